@@ -1,0 +1,40 @@
+//! One error type for the whole program. The variant decides the exit code, so every command
+//! follows the same convention: 0 ok, 1 runtime failure, 2 bad input (spec, template or flag).
+
+use crate::diagnostic::Diagnostics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Problems in the spec or a template, each with a position.
+    #[error("{0}")]
+    Input(#[from] Diagnostics),
+    /// A bad flag or argument value.
+    #[error("error: {0}")]
+    Usage(String),
+    /// Anything that went wrong while doing the work.
+    #[error("error: {0:#}")]
+    Runtime(#[from] anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn usage(message: impl Into<String>) -> Self {
+        Error::Usage(message.into())
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Input(_) | Error::Usage(_) => 2,
+            Error::Runtime(_) => 1,
+        }
+    }
+}
+
+/// `bail_usage!("--rate must be positive")` returns a usage error (exit code 2).
+#[macro_export]
+macro_rules! bail_usage {
+    ($($arg:tt)*) => {
+        return Err($crate::error::Error::Usage(format!($($arg)*)))
+    };
+}

@@ -1,0 +1,40 @@
+//! bqflow: the Black Friday real-time analytics pipeline (Pub/Sub → Dataflow or BigQuery
+//! subscriptions → BigQuery) as code, on Google Cloud or embedded on one machine.
+//!
+//! Data flows one way: `spec` (project.yaml) and `sql` (templates) feed `plan` (the desired
+//! resources as a DAG); `backend` (local or gcp) observes and applies it; `generate` streams
+//! events into a backend's sink; `cli` wires commands to these layers.
+
+pub mod backend;
+pub mod cli;
+pub mod diagnostic;
+pub mod error;
+pub mod generate;
+pub mod output;
+pub mod plan;
+pub mod spec;
+pub mod sql;
+pub mod ui;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Parses arguments, runs the command, prints any error on one screen, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match cli::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}

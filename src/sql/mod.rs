@@ -1,0 +1,375 @@
+//! SQL templates: views and named queries are minijinja templates written once, in
+//! BigQuery-flavoured SQL, and rendered per dialect. Undefined names are errors (a typo never
+//! becomes an empty string); relations go through `ref()`, parameters through `param()`.
+
+pub mod dialect;
+pub mod params;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::spec::located::Pos;
+use crate::spec::types::{Query, View};
+use crate::spec::{Project, names};
+pub use dialect::Dialect;
+
+/// A rendered template and what it referred to.
+#[derive(Clone, Debug)]
+pub struct Rendered {
+    pub sql: String,
+    /// Tables and views named through `ref()`, in order of first use (the view's dependencies).
+    pub refs: Vec<String>,
+    /// Parameters used through `param()`, in order of first use. DuckDB binds them as `$1, $2…`
+    /// in this order.
+    pub params: Vec<String>,
+}
+
+/// Collected while one template renders.
+#[derive(Default)]
+struct RenderState {
+    refs: Vec<String>,
+    params: Vec<String>,
+    /// Declared parameters of the query being rendered; `None` for a view (no parameters).
+    declared: Option<Vec<String>>,
+}
+
+pub struct Renderer {
+    env: Environment<'static>,
+    dialect: Dialect,
+    state: Arc<Mutex<RenderState>>,
+    spec_file: PathBuf,
+    templates: PathBuf,
+    /// Imports that bring the dialect's macros into every view and query (see `macro_imports`).
+    prelude: String,
+}
+
+/// Where `ref()` points: BigQuery needs the GCP project, DuckDB a schema named as the dataset.
+fn qualified(dialect: Dialect, gcp_project: &str, dataset: &str, name: &str) -> String {
+    match dialect {
+        Dialect::BigQuery => format!("`{gcp_project}.{dataset}.{name}`"),
+        Dialect::DuckDb => format!("\"{dataset}\".\"{name}\""),
+    }
+}
+
+impl Renderer {
+    /// `gcp_project` qualifies BigQuery names; `validate` passes a placeholder when none is set.
+    pub fn new(
+        project: &Project,
+        dialect: Dialect,
+        gcp_project: &str,
+    ) -> Result<Renderer, Diagnostics> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        dialect::register(&mut env, dialect);
+
+        let state = Arc::new(Mutex::new(RenderState::default()));
+        let spec = &project.spec;
+        let mut relations: BTreeSet<String> = spec
+            .tables
+            .iter()
+            .map(|t| t.name.value.clone())
+            .chain(spec.views.iter().map(|v| v.name.value.clone()))
+            .collect();
+        relations.extend(spec.pipelines.iter().map(Project::dead_letter_table));
+        let dataset = spec.dataset.name.value.clone();
+        let gcp_project = gcp_project.to_string();
+        let refs = state.clone();
+        env.add_function("ref", move |name: String| -> Result<Value, Error> {
+            if !relations.contains(&name) {
+                let hint = names::suggest(&name, relations.iter().map(String::as_str))
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("ref(\"{name}\"): no table or view named `{name}` in the spec{hint}"),
+                ));
+            }
+            let mut st = refs.lock().expect("render state");
+            if !st.refs.contains(&name) {
+                st.refs.push(name.clone());
+            }
+            Ok(Value::from_safe_string(qualified(
+                dialect,
+                &gcp_project,
+                &dataset,
+                &name,
+            )))
+        });
+        let params = state.clone();
+        env.add_function("param", move |name: String| -> Result<Value, Error> {
+            let mut st = params.lock().expect("render state");
+            match &st.declared {
+                None => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("param(\"{name}\"): views cannot take parameters; use them in a query"),
+                    ));
+                }
+                Some(declared) if !declared.contains(&name) => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("param(\"{name}\"): the query declares no parameter `{name}` under `params:`"),
+                    ));
+                }
+                Some(_) => {}
+            }
+            let index = match st.params.iter().position(|p| *p == name) {
+                Some(i) => i,
+                None => {
+                    st.params.push(name.clone());
+                    st.params.len() - 1
+                }
+            };
+            Ok(Value::from_safe_string(match dialect {
+                Dialect::BigQuery => format!("@{name}"),
+                Dialect::DuckDb => format!("${}", index + 1),
+            }))
+        });
+        env.add_global(
+            "target",
+            Value::from_iter([("dialect", Value::from(dialect.name()))]),
+        );
+
+        let mut found = Diagnostics::default();
+        let mut macro_files = Vec::new();
+        for (name, source) in read_templates(&project.templates) {
+            if name.starts_with("macros/") {
+                macro_files.push((name.clone(), source.clone()));
+            }
+            if let Err(e) = env.add_template_owned(name.clone(), source) {
+                found.push(template_error(&e, &project.templates, &project.file, 0));
+            }
+        }
+        let prelude = macro_imports(dialect, &macro_files);
+        found.into_result()?;
+        Ok(Renderer {
+            env,
+            dialect,
+            state,
+            spec_file: project.file.clone(),
+            templates: project.templates.clone(),
+            prelude,
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    pub fn view(&self, view: &View) -> Result<Rendered, Diagnostic> {
+        let path = view
+            .template
+            .as_ref()
+            .map_or_else(|| format!("views/{}.sql", view.name), |t| t.value.clone());
+        let source = self
+            .env
+            .get_template(&path)
+            .map_err(|_| {
+                Diagnostic::new(
+                    &self.spec_file,
+                    view.name.at,
+                    format!("template `templates/{path}` is missing"),
+                )
+            })?
+            .source()
+            .to_string();
+        self.render(&path, &source, None, Pos::default())
+            .and_then(|r| self.require_select(r, &path))
+    }
+
+    pub fn query(&self, query: &Query) -> Result<Rendered, Diagnostic> {
+        let declared = query.params.iter().map(|p| p.name.value.clone()).collect();
+        self.render(
+            &format!("query:{}", query.name),
+            &query.sql,
+            Some(declared),
+            query.sql.at,
+        )
+    }
+
+    /// Ad-hoc SQL from `query --sql`: `ref()` and the dialect functions work; no parameters.
+    pub fn adhoc(&self, sql: &str) -> Result<Rendered, Diagnostic> {
+        self.render("adhoc", sql, Some(Vec::new()), Pos::default())
+    }
+
+    fn render(
+        &self,
+        name: &str,
+        source: &str,
+        declared: Option<Vec<String>>,
+        at: Pos,
+    ) -> Result<Rendered, Diagnostic> {
+        *self.state.lock().expect("render state") = RenderState {
+            declared,
+            ..RenderState::default()
+        };
+        let full = format!("{}{source}", self.prelude);
+        let sql = self.env.render_named_str(name, &full, ()).map_err(|e| {
+            template_error(&e, &self.templates, &self.spec_file, self.prelude.len()).shifted(at)
+        })?;
+        let st = std::mem::take(&mut *self.state.lock().expect("render state"));
+        let sql = sql.trim().trim_end_matches(';').trim_end().to_string();
+        if sql.is_empty() {
+            return Err(Diagnostic::new(
+                &self.spec_file,
+                at,
+                format!("`{name}` renders to empty SQL"),
+            ));
+        }
+        Ok(Rendered {
+            sql,
+            refs: st.refs,
+            params: st.params,
+        })
+    }
+
+    fn require_select(&self, r: Rendered, path: &str) -> Result<Rendered, Diagnostic> {
+        let start = strip_comments(&r.sql).to_ascii_uppercase();
+        if start.starts_with("SELECT") || start.starts_with("WITH") || start.starts_with('(') {
+            Ok(r)
+        } else {
+            Err(Diagnostic::new(
+                &self.templates.join(path),
+                Pos { line: 1, column: 1 },
+                "a view template must render to one SELECT (or WITH … SELECT) statement",
+            ))
+        }
+    }
+}
+
+fn strip_comments(sql: &str) -> &str {
+    let mut rest = sql.trim_start();
+    while let Some(after) = rest.strip_prefix("--") {
+        rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
+    }
+    rest
+}
+
+/// Every `*.sql` under `templates/`, by path relative to it with `/` separators.
+fn read_templates(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "sql")
+                && let (Ok(rel), Ok(source)) =
+                    (path.strip_prefix(dir), std::fs::read_to_string(&path))
+            {
+                let name = rel
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                out.push((name, source));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Macros in `templates/macros/*.sql` named `<dialect>__<name>` (or `default__<name>`) are
+/// imported as `<name>` for the dialect being rendered; other macros under their own name. The
+/// imports go in front of each template on its first line, so line numbers stay right.
+fn macro_imports(dialect: Dialect, files: &[(String, String)]) -> String {
+    let mut imports = String::new();
+    let mut chosen: BTreeSet<String> = BTreeSet::new();
+    for prefix in [dialect.name(), "default", ""] {
+        for (file, source) in files {
+            for name in macro_names(source) {
+                let alias = match name.split_once("__") {
+                    Some((p, rest)) if p == prefix => rest.to_string(),
+                    Some((p, _))
+                        if prefix.is_empty()
+                            && (p == "default" || Dialect::ALL.iter().any(|d| d.name() == p)) =>
+                    {
+                        continue;
+                    }
+                    _ if prefix.is_empty() => name.clone(),
+                    _ => continue,
+                };
+                if chosen.insert(alias.clone()) {
+                    imports.push_str(&format!(
+                        "{{%- from \"{file}\" import {name} as {alias} -%}}"
+                    ));
+                }
+            }
+        }
+    }
+    imports
+}
+
+fn macro_names(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = source;
+    while let Some(i) = rest.find("macro") {
+        let before = rest[..i].trim_end();
+        rest = &rest[i + 5..];
+        if before.ends_with("{%") || before.ends_with("{%-") {
+            let name: String = rest
+                .trim_start()
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty() {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// Maps a minijinja error to a diagnostic at the template file's line and column.
+fn template_error(e: &Error, templates: &Path, spec_file: &Path, prelude_len: usize) -> Diagnostic {
+    let name = e.name().unwrap_or("template");
+    let message = e
+        .detail()
+        .map_or_else(|| e.kind().to_string(), str::to_string);
+    let source = e.template_source().unwrap_or("");
+    let (line, column) = match (e.line(), e.range()) {
+        (Some(line), Some(range)) => {
+            let start = range.start.min(source.len());
+            let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
+            let mut column = source[line_start..start].chars().count() + 1;
+            if line == 1 && prelude_len > 0 {
+                column = column.saturating_sub(source[..prelude_len.min(start)].chars().count());
+            }
+            (line as u32, column.max(1) as u32)
+        }
+        (Some(line), None) => (line as u32, 1),
+        _ => (0, 0),
+    };
+    let pos = Pos { line, column };
+    let (file, what) = if let Some(q) = name.strip_prefix("query:") {
+        (spec_file.to_path_buf(), format!("in query `{q}`: "))
+    } else if name == "adhoc" {
+        (PathBuf::from("--sql"), String::new())
+    } else {
+        (templates.join(name), String::new())
+    };
+    Diagnostic::new(&file, pos, format!("{what}{message}"))
+}
+
+impl Diagnostic {
+    /// Moves a position inside an inline template (a query's `sql:`) to the spec file.
+    fn shifted(mut self, at: Pos) -> Self {
+        if at.known() && self.pos.known() {
+            // A block scalar (`sql: |`) starts on the line after the key.
+            self.pos.line += at.line;
+            if self.pos.line == at.line {
+                self.pos.column += at.column - 1;
+            }
+        }
+        self
+    }
+}

@@ -1,0 +1,367 @@
+//! Spec → plan: one resource per topic, subscription, dataset, table, view, dimension load and
+//! pipeline, with the dependencies that order their creation.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use super::*;
+use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::spec::Project;
+use crate::spec::located::Text;
+use crate::spec::types::{self, Mode, Via};
+use crate::sql::{Dialect, Renderer};
+
+/// Label keys every bqflow resource carries; `teardown` deletes only what carries both.
+pub const PROJECT_LABEL: &str = "bqflow-project";
+pub const MANAGED_BY_LABEL: &str = "managed-by";
+pub const MANAGED_BY: &str = "bqflow";
+
+/// Pub/Sub's default ack deadline.
+const DEFAULT_ACK_DEADLINE: Duration = Duration::from_secs(10);
+
+pub fn ownership_labels(project: &Project) -> Labels {
+    let mut labels = Labels::new();
+    labels.insert(PROJECT_LABEL.into(), project.spec.name.value.clone());
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+    labels
+}
+
+fn labels_of(project: &Project, own: &BTreeMap<Text, Text>) -> Labels {
+    let mut labels = ownership_labels(project);
+    for (k, v) in project.spec.labels.iter().chain(own) {
+        labels.insert(k.value.clone(), v.value.clone());
+    }
+    labels
+}
+
+fn id(kind: Kind, name: impl Into<String>) -> ResourceId {
+    ResourceId {
+        kind,
+        name: name.into(),
+    }
+}
+
+pub fn build(project: &Project, renderer: &Renderer) -> Result<Plan, Diagnostics> {
+    let spec = &project.spec;
+    let dataset = spec.dataset.name.value.clone();
+    let dialect = renderer.dialect();
+    let mut resources = Vec::new();
+    let mut found = Diagnostics::default();
+
+    for t in &spec.topics {
+        resources.push(Resource {
+            id: id(Kind::Topic, t.name.as_str()),
+            deps: vec![],
+            desired: Desired::Topic(TopicDef {
+                name: t.name.value.clone(),
+                message_retention: t.message_retention.as_ref().map(|d| d.value),
+            }),
+            labels: labels_of(project, &t.labels),
+        });
+    }
+
+    // A bigquery-subscription pipeline turns its subscription into a BigQuery one.
+    let bigquery_subscriptions: HashMap<&str, &types::Pipeline> = spec
+        .pipelines
+        .iter()
+        .filter(|p| p.via.value == Via::BigquerySubscription)
+        .map(|p| (p.subscription.as_str(), p))
+        .collect();
+    for s in &spec.subscriptions {
+        let mut deps = vec![id(Kind::Topic, s.topic.as_str())];
+        let dead_letter = s.dead_letter.as_ref().map(|d| {
+            deps.push(id(Kind::Topic, d.topic.as_str()));
+            (d.topic.value.clone(), d.max_delivery_attempts.value)
+        });
+        let bigquery_table = bigquery_subscriptions.get(s.name.as_str()).map(|p| {
+            deps.push(id(Kind::Table, format!("{dataset}.{}", p.table)));
+            format!("{dataset}.{}", p.table)
+        });
+        resources.push(Resource {
+            id: id(Kind::Subscription, s.name.as_str()),
+            deps,
+            desired: Desired::Subscription(SubscriptionDef {
+                name: s.name.value.clone(),
+                topic: s.topic.value.clone(),
+                ack_deadline: s
+                    .ack_deadline
+                    .as_ref()
+                    .map_or(DEFAULT_ACK_DEADLINE, |d| d.value),
+                message_retention: s.message_retention.as_ref().map(|d| d.value),
+                retry: s.retry_policy.as_ref().map(|r| {
+                    (
+                        r.minimum_backoff
+                            .as_ref()
+                            .map_or(Duration::from_secs(10), |d| d.value),
+                        r.maximum_backoff
+                            .as_ref()
+                            .map_or(Duration::from_secs(600), |d| d.value),
+                    )
+                }),
+                dead_letter,
+                bigquery_table,
+            }),
+            labels: labels_of(project, &s.labels),
+        });
+    }
+
+    let dataset_id = id(Kind::Dataset, dataset.as_str());
+    resources.push(Resource {
+        id: dataset_id.clone(),
+        deps: vec![],
+        desired: Desired::Dataset(DatasetDef {
+            name: dataset.clone(),
+            description: spec.dataset.description.as_ref().map(|d| d.value.clone()),
+            default_table_expiration: spec
+                .dataset
+                .default_table_expiration
+                .as_ref()
+                .map(|d| d.value),
+        }),
+        labels: labels_of(project, &spec.dataset.labels),
+    });
+
+    for t in &spec.tables {
+        let table_id = id(Kind::Table, format!("{dataset}.{}", t.name));
+        resources.push(Resource {
+            id: table_id.clone(),
+            deps: vec![dataset_id.clone()],
+            desired: Desired::Table(TableDef {
+                dataset: dataset.clone(),
+                name: t.name.value.clone(),
+                description: t.description.as_ref().map(|d| d.value.clone()),
+                columns: t.columns.iter().map(column_def).collect(),
+                partitioning: t.partitioning.as_ref().map(|p| {
+                    (
+                        p.field.value.clone(),
+                        p.granularity.value,
+                        p.expiration.as_ref().map(|d| d.value),
+                    )
+                }),
+                clustering: t.clustering.iter().map(|c| c.value.clone()).collect(),
+                dead_letter_of: None,
+            }),
+            labels: labels_of(project, &t.labels),
+        });
+        if let Some(load) = &t.load {
+            resources.push(Resource {
+                id: id(Kind::Rows, format!("{dataset}.{}", t.name)),
+                deps: vec![table_id],
+                desired: Desired::Rows(RowsDef {
+                    dataset: dataset.clone(),
+                    table: t.name.value.clone(),
+                    source: load.value,
+                    model: crate::generate::model_config(&spec.generator),
+                    fingerprint: format!(
+                        "{:?} {}",
+                        load.value,
+                        crate::generate::producer_id(&crate::generate::model_config(
+                            &spec.generator
+                        ))
+                    ),
+                }),
+                labels: ownership_labels(project),
+            });
+        }
+    }
+
+    for p in &spec.pipelines {
+        let dead_letter = Project::dead_letter_table(p);
+        let dl_id = id(Kind::Table, format!("{dataset}.{dead_letter}"));
+        resources.push(Resource {
+            id: dl_id.clone(),
+            deps: vec![dataset_id.clone()],
+            desired: Desired::Table(dead_letter_table(&dataset, &dead_letter, p)),
+            labels: ownership_labels(project),
+        });
+        let table_id = id(Kind::Table, format!("{dataset}.{}", p.table));
+        let sub_id = id(Kind::Subscription, p.subscription.as_str());
+        resources.push(Resource {
+            id: id(Kind::Pipeline, p.name.as_str()),
+            deps: vec![sub_id, table_id, dl_id],
+            desired: Desired::Pipeline(PipelineDef {
+                name: p.name.value.clone(),
+                subscription: p.subscription.value.clone(),
+                topic: project.pipeline_topic(p).to_string(),
+                dataset: dataset.clone(),
+                table: p.table.value.clone(),
+                dead_letter_table: dead_letter,
+                via: p.via.value,
+                max_workers: p
+                    .dataflow
+                    .as_ref()
+                    .and_then(|d| d.max_workers.as_ref().map(|n| n.value)),
+                machine_type: p
+                    .dataflow
+                    .as_ref()
+                    .and_then(|d| d.machine_type.as_ref().map(|m| m.value.clone())),
+            }),
+            labels: ownership_labels(project),
+        });
+    }
+
+    let tables: Vec<&str> = spec.tables.iter().map(|t| t.name.as_str()).collect();
+    let dead_letters: Vec<String> = spec
+        .pipelines
+        .iter()
+        .map(Project::dead_letter_table)
+        .collect();
+    for v in &spec.views {
+        let rendered = match renderer.view(v) {
+            Ok(r) => r,
+            Err(d) => {
+                found.push(d);
+                continue;
+            }
+        };
+        let deps = rendered
+            .refs
+            .iter()
+            .map(|r| {
+                let kind = if tables.contains(&r.as_str()) || dead_letters.contains(r) {
+                    Kind::Table
+                } else {
+                    Kind::View
+                };
+                id(kind, format!("{dataset}.{r}"))
+            })
+            .chain([dataset_id.clone()])
+            .collect();
+        resources.push(Resource {
+            id: id(Kind::View, format!("{dataset}.{}", v.name)),
+            deps,
+            desired: Desired::View(ViewDef {
+                dataset: dataset.clone(),
+                name: v.name.value.clone(),
+                description: v.description.as_ref().map(|d| d.value.clone()),
+                sql: rendered.sql,
+            }),
+            labels: labels_of(project, &v.labels),
+        });
+    }
+    if let Some(cycle) = find_cycle(&resources) {
+        let view = spec
+            .views
+            .iter()
+            .find(|v| format!("{dataset}.{}", v.name) == cycle[0]);
+        found.push(Diagnostic::new(
+            &project.file,
+            view.map_or(Default::default(), |v| v.name.at),
+            format!(
+                "views refer to each other in a cycle: {}",
+                cycle.join(" → ")
+            ),
+        ));
+    }
+    let _ = dialect;
+    found.into_result()?;
+    Ok(Plan { resources })
+}
+
+fn column_def(c: &types::Column) -> ColumnDef {
+    let precision = c.precision.as_ref().map(|p| p.value);
+    let scale = c.scale.as_ref().map(|s| s.value);
+    ColumnDef {
+        name: c.name.value.clone(),
+        bigquery_type: Dialect::BigQuery.type_name(c.column_type.value, precision, scale),
+        duckdb_type: Dialect::DuckDb.type_name(c.column_type.value, precision, scale),
+        required: c.mode == Mode::REQUIRED,
+        repeated: false,
+        description: c.description.as_ref().map(|d| d.value.clone()),
+        fields: vec![],
+    }
+}
+
+fn plain(name: &str, bq: &str, duck: &str) -> ColumnDef {
+    ColumnDef {
+        name: name.into(),
+        bigquery_type: bq.into(),
+        duckdb_type: duck.into(),
+        required: false,
+        repeated: false,
+        description: None,
+        fields: vec![],
+    }
+}
+
+/// The schema Google's Pub/Sub-to-BigQuery template writes failed messages with, so the same
+/// table works whether the local loader or Dataflow fills it.
+pub fn dead_letter_table(dataset: &str, name: &str, p: &types::Pipeline) -> TableDef {
+    let mut attributes = plain(
+        "attributes",
+        "RECORD",
+        "STRUCT(key VARCHAR, value VARCHAR)[]",
+    );
+    attributes.repeated = true;
+    attributes.fields = vec![
+        plain("key", "STRING", "VARCHAR"),
+        plain("value", "STRING", "VARCHAR"),
+    ];
+    TableDef {
+        dataset: dataset.into(),
+        name: name.into(),
+        description: Some(format!(
+            "Messages pipeline `{}` could not write into `{}`",
+            p.name, p.table
+        )),
+        columns: vec![
+            plain("timestamp", "TIMESTAMP", "TIMESTAMP"),
+            plain("payloadString", "STRING", "VARCHAR"),
+            plain("payloadBytes", "BYTES", "BLOB"),
+            attributes,
+            plain("errorMessage", "STRING", "VARCHAR"),
+            plain("stacktrace", "STRING", "VARCHAR"),
+        ],
+        partitioning: None,
+        clustering: vec![],
+        dead_letter_of: Some(p.name.value.clone()),
+    }
+}
+
+/// A dependency cycle among resources (only views can form one), as names.
+fn find_cycle(resources: &[Resource]) -> Option<Vec<String>> {
+    let index: HashMap<&ResourceId, usize> = resources
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (&r.id, i))
+        .collect();
+    // 0 = unvisited, 1 = on the stack, 2 = done.
+    let mut state = vec![0u8; resources.len()];
+    fn visit(
+        i: usize,
+        rs: &[Resource],
+        index: &HashMap<&ResourceId, usize>,
+        state: &mut [u8],
+        path: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        state[i] = 1;
+        path.push(i);
+        for dep in &rs[i].deps {
+            let Some(&j) = index.get(dep) else { continue };
+            if state[j] == 1 {
+                let start = path.iter().position(|&k| k == j).unwrap_or(0);
+                let mut cycle: Vec<String> = path[start..]
+                    .iter()
+                    .map(|&k| rs[k].id.name.clone())
+                    .collect();
+                cycle.push(rs[j].id.name.clone());
+                return Some(cycle);
+            }
+            if state[j] == 0
+                && let Some(c) = visit(j, rs, index, state, path)
+            {
+                return Some(c);
+            }
+        }
+        path.pop();
+        state[i] = 2;
+        None
+    }
+    (0..resources.len()).find_map(|i| {
+        if state[i] == 0 {
+            visit(i, resources, &index, &mut state, &mut Vec::new())
+        } else {
+            None
+        }
+    })
+}

@@ -1,0 +1,314 @@
+//! The desired state: every resource the spec declares, with its settings and the resources it
+//! waits for. Backends observe what exists; `diff` compares field by field; `dag` applies the
+//! changes in dependency order. The same plan drives both targets.
+
+pub mod build;
+pub mod dag;
+pub mod diff;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use crate::spec::types::{DimensionSource, Granularity, Via};
+pub use build::build;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Kind {
+    Topic,
+    Subscription,
+    Dataset,
+    Table,
+    View,
+    Rows,
+    Pipeline,
+}
+
+impl Kind {
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Topic => "topic",
+            Kind::Subscription => "subscription",
+            Kind::Dataset => "dataset",
+            Kind::Table => "table",
+            Kind::View => "view",
+            Kind::Rows => "rows",
+            Kind::Pipeline => "pipeline",
+        }
+    }
+}
+
+/// A resource's identity: its kind and its name (tables and views as `dataset.name`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceId {
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl fmt::Display for ResourceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind.noun(), self.name)
+    }
+}
+
+pub type Labels = BTreeMap<String, String>;
+
+#[derive(Clone, Debug)]
+pub struct Resource {
+    pub id: ResourceId,
+    /// Resources that must exist first.
+    pub deps: Vec<ResourceId>,
+    pub desired: Desired,
+    /// Ownership labels plus the spec's own.
+    pub labels: Labels,
+}
+
+#[derive(Clone, Debug)]
+pub enum Desired {
+    Topic(TopicDef),
+    Subscription(SubscriptionDef),
+    Dataset(DatasetDef),
+    Table(TableDef),
+    View(ViewDef),
+    Rows(RowsDef),
+    Pipeline(PipelineDef),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicDef {
+    pub name: String,
+    pub message_retention: Option<Duration>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubscriptionDef {
+    pub name: String,
+    pub topic: String,
+    pub ack_deadline: Duration,
+    pub message_retention: Option<Duration>,
+    pub retry: Option<(Duration, Duration)>,
+    pub dead_letter: Option<(String, u32)>,
+    /// Set when a `bigquery-subscription` pipeline writes through this subscription.
+    pub bigquery_table: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct DatasetDef {
+    pub name: String,
+    pub description: Option<String>,
+    pub default_table_expiration: Option<Duration>,
+}
+
+/// A column, with its type in both dialects (dead-letter tables have a nested RECORD column
+/// that the spec's own column types do not cover).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ColumnDef {
+    pub name: String,
+    /// BigQuery type, e.g. `STRING`, `NUMERIC(18, 2)`, `RECORD`.
+    pub bigquery_type: String,
+    pub duckdb_type: String,
+    pub required: bool,
+    pub repeated: bool,
+    pub description: Option<String>,
+    /// Sub-fields of a RECORD.
+    pub fields: Vec<ColumnDef>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TableDef {
+    pub dataset: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub columns: Vec<ColumnDef>,
+    pub partitioning: Option<(String, Granularity, Option<Duration>)>,
+    pub clustering: Vec<String>,
+    /// The pipeline whose malformed messages this table receives, if it is a dead-letter table.
+    pub dead_letter_of: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ViewDef {
+    pub dataset: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Rendered for the target's dialect.
+    pub sql: String,
+}
+
+/// Dimension rows derived from the generator's seed, loaded by `up`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowsDef {
+    pub dataset: String,
+    pub table: String,
+    pub source: DimensionSource,
+    /// The generator model the rows come from.
+    pub model: crate::generate::ModelConfig,
+    /// Changes whenever the rows would (seed, counts); stored beside the rows to detect drift.
+    pub fingerprint: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PipelineDef {
+    pub name: String,
+    pub subscription: String,
+    pub topic: String,
+    pub dataset: String,
+    pub table: String,
+    pub dead_letter_table: String,
+    pub via: Via,
+    pub max_workers: Option<u32>,
+    pub machine_type: Option<String>,
+}
+
+/// Comparable settings of a resource, as text, by field name.
+pub type Fields = BTreeMap<&'static str, String>;
+
+impl Desired {
+    /// The settings `plan` compares and shows.
+    pub fn fields(&self) -> Fields {
+        let mut f = Fields::new();
+        match self {
+            Desired::Topic(t) => {
+                f.insert("message_retention", opt_duration(t.message_retention));
+            }
+            Desired::Subscription(s) => {
+                f.insert("topic", s.topic.clone());
+                f.insert("ack_deadline", duration(s.ack_deadline));
+                f.insert("message_retention", opt_duration(s.message_retention));
+                f.insert(
+                    "retry_policy",
+                    s.retry.map_or("none".into(), |(a, b)| {
+                        format!("{}..{}", duration(a), duration(b))
+                    }),
+                );
+                f.insert(
+                    "dead_letter",
+                    s.dead_letter
+                        .as_ref()
+                        .map_or("none".into(), |(t, n)| format!("{t} after {n} attempts")),
+                );
+                f.insert(
+                    "bigquery_table",
+                    s.bigquery_table.clone().unwrap_or_else(|| "none".into()),
+                );
+            }
+            Desired::Dataset(d) => {
+                f.insert("description", d.description.clone().unwrap_or_default());
+                f.insert(
+                    "default_table_expiration",
+                    opt_duration(d.default_table_expiration),
+                );
+            }
+            Desired::Table(t) => {
+                f.insert("description", t.description.clone().unwrap_or_default());
+                f.insert("columns", columns_text(&t.columns));
+                f.insert(
+                    "partitioning",
+                    t.partitioning
+                        .as_ref()
+                        .map_or("none".into(), |(field, g, exp)| {
+                            format!(
+                                "{g:?}({field}){}",
+                                exp.map(|e| format!(" expiring after {}", duration(e)))
+                                    .unwrap_or_default()
+                            )
+                        }),
+                );
+                f.insert(
+                    "clustering",
+                    if t.clustering.is_empty() {
+                        "none".into()
+                    } else {
+                        t.clustering.join(", ")
+                    },
+                );
+            }
+            Desired::View(v) => {
+                f.insert("description", v.description.clone().unwrap_or_default());
+                f.insert("sql", v.sql.clone());
+            }
+            Desired::Rows(r) => {
+                f.insert("fingerprint", r.fingerprint.clone());
+            }
+            Desired::Pipeline(p) => {
+                f.insert("via", format!("{:?}", p.via).to_lowercase());
+                f.insert("subscription", p.subscription.clone());
+                f.insert("table", format!("{}.{}", p.dataset, p.table));
+                f.insert(
+                    "dead_letter_table",
+                    format!("{}.{}", p.dataset, p.dead_letter_table),
+                );
+                f.insert(
+                    "max_workers",
+                    p.max_workers.map_or("default".into(), |n| n.to_string()),
+                );
+                f.insert(
+                    "machine_type",
+                    p.machine_type.clone().unwrap_or_else(|| "default".into()),
+                );
+            }
+        }
+        f
+    }
+}
+
+impl Resource {
+    /// Settings plus labels: what is compared with the observed resource.
+    pub fn fields(&self) -> Fields {
+        let mut f = self.desired.fields();
+        if self.id.kind != Kind::Rows {
+            f.insert("labels", labels_text(&self.labels));
+        }
+        f
+    }
+}
+
+pub fn labels_text(labels: &Labels) -> String {
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub fn columns_text(columns: &[ColumnDef]) -> String {
+    columns
+        .iter()
+        .map(|c| {
+            let mode = if c.repeated {
+                " REPEATED"
+            } else if c.required {
+                " REQUIRED"
+            } else {
+                ""
+            };
+            let nested = if c.fields.is_empty() {
+                String::new()
+            } else {
+                format!("<{}>", columns_text(&c.fields))
+            };
+            format!("{} {}{nested}{mode}", c.name, c.bigquery_type)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+fn opt_duration(d: Option<Duration>) -> String {
+    d.map_or("default".into(), duration)
+}
+
+/// The plan: resources in a stable order (dependencies before dependents).
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub resources: Vec<Resource>,
+}
+
+impl Plan {
+    pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
+        self.resources.iter().find(|r| &r.id == id)
+    }
+}

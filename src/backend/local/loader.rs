@@ -1,0 +1,212 @@
+//! The local "pipeline": moves sealed topic segments into warehouse tables, exactly once.
+//!
+//! For each pipeline, unconsumed segments are loaded in one transaction together with the
+//! record of their consumption (`_bqflow.consumed`) and the generator cursor. A crash before
+//! the commit loads nothing; after it, the segments are known as consumed and are skipped. Valid
+//! messages are appended to the table, malformed ones to the dead-letter table with the reason,
+//! as Google's Dataflow template does. A segment file is deleted once every pipeline reading its
+//! topic has consumed it.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use duckdb::appender_params_from_iter;
+use duckdb::types::{TimeUnit, Value};
+
+use super::record::{Cell, RowSchema};
+use super::topic_log::{Segment, TopicLog};
+use super::warehouse::{META, Warehouse};
+use crate::plan::PipelineDef;
+
+/// Segments loaded per transaction: large enough to amortise the commit, small enough that a
+/// load never holds the warehouse for long.
+const SEGMENTS_PER_TRANSACTION: usize = 32;
+
+pub struct PipelineSink {
+    pub def: PipelineDef,
+    pub schema: RowSchema,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct LoadReport {
+    pub segments: u64,
+    pub loaded: u64,
+    pub dead_lettered: u64,
+}
+
+impl std::ops::AddAssign for LoadReport {
+    fn add_assign(&mut self, o: Self) {
+        self.segments += o.segments;
+        self.loaded += o.loaded;
+        self.dead_lettered += o.dead_lettered;
+    }
+}
+
+/// Loads every pending segment of every pipeline.
+pub fn load_pending(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) -> Result<LoadReport> {
+    let mut total = LoadReport::default();
+    for sink in sinks {
+        let Ok(log) = TopicLog::open(root, &sink.def.topic) else {
+            continue;
+        };
+        log.remove_stale_temps();
+        let consumed = consumed_by(wh, &sink.def.subscription)?;
+        let pending: Vec<String> = log
+            .sealed()?
+            .into_iter()
+            .filter(|s| !consumed.contains(s))
+            .collect();
+        for batch in pending.chunks(SEGMENTS_PER_TRANSACTION) {
+            let segments = batch
+                .iter()
+                .map(|name| log.read(name))
+                .collect::<Result<Vec<_>>>()?;
+            total += wh
+                .transaction(|_| load_batch(wh, sink, &log.name, &segments))
+                .with_context(|| {
+                    format!(
+                        "loading topic `{}` into `{}`",
+                        sink.def.topic, sink.def.table
+                    )
+                })?;
+        }
+    }
+    remove_fully_consumed(wh, root, sinks)?;
+    Ok(total)
+}
+
+fn consumed_by(wh: &Warehouse, subscription: &str) -> Result<HashSet<String>> {
+    let mut stmt = wh.conn.prepare(&format!(
+        "SELECT segment FROM {META}.consumed WHERE subscription = ?"
+    ))?;
+    let names = stmt.query_map([subscription], |r| r.get::<_, String>(0))?;
+    Ok(names.collect::<Result<_, _>>()?)
+}
+
+fn load_batch(
+    wh: &Warehouse,
+    sink: &PipelineSink,
+    topic: &str,
+    segments: &[Segment],
+) -> Result<LoadReport> {
+    let conn = &wh.conn;
+    let def = &sink.def;
+    let mut report = LoadReport::default();
+    let now_us = chrono::Utc::now().timestamp_micros();
+    let mut cursors: BTreeMap<&str, u64> = BTreeMap::new();
+    {
+        let mut rows = conn.appender_to_db(&def.table, &def.dataset)?;
+        let mut dead = conn.appender_with_columns_to_db(
+            &def.dead_letter_table,
+            &def.dataset,
+            &[
+                "timestamp",
+                "payloadString",
+                "payloadBytes",
+                "errorMessage",
+                "stacktrace",
+            ],
+        )?;
+        let mut row: Vec<Cell> = Vec::with_capacity(8);
+        for seg in segments {
+            let (mut loaded, mut bad) = (0u64, 0u64);
+            for message in seg.records() {
+                match sink.schema.parse(message, &mut row) {
+                    Ok(()) => {
+                        rows.append_row(appender_params_from_iter(row.iter()))?;
+                        loaded += 1;
+                    }
+                    Err(reason) => {
+                        let text = String::from_utf8_lossy(message).into_owned();
+                        dead.append_row(appender_params_from_iter([
+                            Value::Timestamp(TimeUnit::Microsecond, now_us),
+                            Value::Text(text),
+                            Value::Blob(message.to_vec()),
+                            Value::Text(reason),
+                            Value::Null,
+                        ]))?;
+                        bad += 1;
+                    }
+                }
+            }
+            conn.execute(
+                &format!("INSERT INTO {META}.consumed VALUES (?, ?, ?, ?, ?, make_timestamp(?), make_timestamp(?))"),
+                duckdb::params![def.subscription, seg.name, seg.header.records, loaded, bad, seg.header.sealed_us, now_us],
+            )?;
+            if let Some(seq) = seg.header.last_seq {
+                let c = cursors.entry(seg.header.producer.as_str()).or_default();
+                *c = (*c).max(seq);
+            }
+            report.segments += 1;
+            report.loaded += loaded;
+            report.dead_lettered += bad;
+        }
+        rows.flush()?;
+        dead.flush()?;
+    }
+    for (producer, seq) in cursors {
+        conn.execute(
+            &format!(
+                "INSERT INTO {META}.cursor VALUES (?, ?, ?)
+                 ON CONFLICT (topic, producer) DO UPDATE SET last_seq = greatest(last_seq, excluded.last_seq)"
+            ),
+            duckdb::params![topic, producer, seq],
+        )?;
+    }
+    Ok(report)
+}
+
+/// Deletes segment files every pipeline of their topic has consumed. Topics no pipeline reads
+/// keep their segments (shown as backlog by `status`), as messages wait on a subscription.
+fn remove_fully_consumed(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) -> Result<()> {
+    let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for s in sinks {
+        readers
+            .entry(s.def.topic.as_str())
+            .or_default()
+            .push(s.def.subscription.as_str());
+    }
+    for (topic, subscriptions) in readers {
+        let Ok(log) = TopicLog::open(root, topic) else {
+            continue;
+        };
+        let sets = subscriptions
+            .iter()
+            .map(|s| consumed_by(wh, s))
+            .collect::<Result<Vec<_>>>()?;
+        for name in log.sealed()? {
+            if sets.iter().all(|set| set.contains(&name)) {
+                log.remove(&name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The generator's resume point for a topic: the highest sequence number sealed, whether still
+/// waiting in a segment or already loaded.
+pub fn resume_point(
+    wh: &Warehouse,
+    root: &Path,
+    topic: &str,
+    producer: &str,
+) -> Result<Option<u64>> {
+    let loaded: Option<u64> = wh
+        .conn
+        .query_row(
+            &format!("SELECT max(last_seq) FROM {META}.cursor WHERE topic = ? AND producer = ?"),
+            [topic, producer],
+            |r| r.get(0),
+        )
+        .context("reading the generator cursor")?;
+    let log = TopicLog::open(root, topic)?;
+    let mut sealed: Option<u64> = None;
+    for name in log.sealed()? {
+        let header = log.header(&name)?;
+        if header.producer == producer {
+            sealed = sealed.max(header.last_seq);
+        }
+    }
+    Ok(loaded.max(sealed))
+}

@@ -1,0 +1,116 @@
+//! The DuckDB warehouse file. DuckDB lets one process at a time open a file for writing, and
+//! users run `generate` and `query` side by side, so every command holds the warehouse briefly
+//! and retries (with jitter) while another process has it.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use duckdb::Connection;
+
+/// Bookkeeping lives in its own schema, out of the way of the dataset.
+pub const META: &str = "_bqflow";
+
+pub struct Warehouse {
+    pub conn: Connection,
+    pub path: PathBuf,
+}
+
+pub fn path_in(root: &Path) -> PathBuf {
+    root.join("warehouse.duckdb")
+}
+
+fn is_lock_conflict(e: &duckdb::Error) -> bool {
+    let text = e.to_string();
+    text.contains("lock") && (text.contains("Conflicting") || text.contains("Could not set"))
+}
+
+/// How long a command waits for another to release the warehouse. Loads and queries hold it
+/// for milliseconds to seconds; a minute covers a slow metric over a large table.
+fn lock_timeout() -> Duration {
+    std::env::var("BQFLOW_LOCK_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(60), Duration::from_millis)
+}
+
+impl Warehouse {
+    /// Opens (creating if `create`) the warehouse, waiting out other processes' locks.
+    pub fn open(root: &Path, create: bool) -> Result<Warehouse> {
+        let path = path_in(root);
+        if !create && !path.exists() {
+            bail!(
+                "nothing is provisioned on the local target ({} does not exist): run `bqflow up` first",
+                path.display()
+            );
+        }
+        let deadline = Instant::now() + lock_timeout();
+        let mut wait = Duration::from_millis(5);
+        loop {
+            match Connection::open(&path) {
+                Ok(conn) => {
+                    let wh = Warehouse { conn, path };
+                    wh.conn
+                        .execute_batch(&format!(
+                            "CREATE SCHEMA IF NOT EXISTS {META}; {BOOKKEEPING}"
+                        ))
+                        .context("preparing the warehouse's bookkeeping tables")?;
+                    return Ok(wh);
+                }
+                Err(e) if is_lock_conflict(&e) && Instant::now() < deadline => {
+                    std::thread::sleep(wait + jitter(wait));
+                    wait = (wait * 2).min(Duration::from_millis(100));
+                }
+                Err(e) if is_lock_conflict(&e) => {
+                    bail!(
+                        "the local warehouse {} stayed locked by another bqflow process for {:?}; is a long query running?",
+                        path.display(),
+                        lock_timeout()
+                    )
+                }
+                Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
+            }
+        }
+    }
+
+    /// Runs `f` inside one transaction: all of it commits, or none of it.
+    pub fn transaction<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        self.conn.execute_batch("BEGIN TRANSACTION")?;
+        match f(&self.conn) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Up to `base` of random extra wait, so processes retrying together spread out.
+fn jitter(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    Duration::from_nanos(nanos % (base.as_nanos() as u64 + 1))
+}
+
+/// - `resources`: what `up` created, with the settings it applied (the local target's "cloud").
+/// - `consumed`: segments each subscription has loaded; written in the same transaction as the
+///   rows, which is what makes loading exactly-once.
+/// - `cursor`: the highest generator sequence loaded per topic and producer, so a restarted
+///   generator resumes exactly after it.
+const BOOKKEEPING: &str = "
+CREATE TABLE IF NOT EXISTS _bqflow.resources (
+    kind VARCHAR NOT NULL, name VARCHAR NOT NULL, fields VARCHAR NOT NULL,
+    updated_at TIMESTAMP NOT NULL, PRIMARY KEY (kind, name));
+CREATE TABLE IF NOT EXISTS _bqflow.consumed (
+    subscription VARCHAR NOT NULL, segment VARCHAR NOT NULL, records BIGINT NOT NULL,
+    loaded BIGINT NOT NULL, dead_lettered BIGINT NOT NULL, sealed_at TIMESTAMP NOT NULL,
+    loaded_at TIMESTAMP NOT NULL, PRIMARY KEY (subscription, segment));
+CREATE TABLE IF NOT EXISTS _bqflow.cursor (
+    topic VARCHAR NOT NULL, producer VARCHAR NOT NULL, last_seq UBIGINT NOT NULL,
+    PRIMARY KEY (topic, producer));
+";

@@ -1,0 +1,80 @@
+//! `bqflow demo`: the whole pipeline in one command on the local target — provision, stream a
+//! compressed Black Friday for a few seconds, then print every metric.
+
+use std::time::Duration;
+
+use clap::Args;
+
+use super::generate::GenerateArgs;
+use super::{Global, Target, context, query};
+use crate::error::Result;
+use crate::output::{self, Format};
+use crate::ui::Ui;
+
+/// From the first store opening (5 am Eastern) to the last closing (11 pm Pacific).
+const SIMULATED_DAY: Duration = Duration::from_secs(21 * 3600);
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How long to stream; the simulated day is compressed to fit.
+    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Rows shown per metric.
+    #[arg(long, default_value_t = 8)]
+    pub rows: usize,
+    /// Keep what an earlier run left in the local target (default: start clean).
+    #[arg(long)]
+    pub keep: bool,
+}
+
+pub fn run(ui: &Ui, g: &Global, args: DemoArgs) -> Result<u8> {
+    let g = Global {
+        target: Target::Local,
+        ..g.clone()
+    };
+    let ctx = context::load(&g)?;
+    if !args.keep && ctx.backend.any_present(&ctx.plan)? {
+        ui.note(format!(
+            "Resetting the {} (pass --keep to add to it).",
+            ctx.backend.location()
+        ));
+        ctx.backend.teardown(&ctx.plan)?;
+    }
+    ui.note(ui.bold("1/3 Provisioning topics, pipelines, dataset, tables and views"));
+    super::up::run(ui, &g, super::up::UpArgs {})?;
+
+    let speed = SIMULATED_DAY.as_secs_f64() / args.duration.as_secs_f64().max(0.1);
+    ui.note(ui.bold(&format!(
+        "2/3 Streaming Black Friday for {}, simulated {speed:.0}× faster than real time",
+        humantime::format_duration(args.duration)
+    )));
+    let generate = GenerateArgs {
+        speed: Some(speed),
+        duration: Some(args.duration),
+        malformed: 0.002,
+        ..GenerateArgs::default()
+    };
+    super::generate::run(ui, &g, generate)?;
+
+    ui.note(ui.bold("3/3 Metrics"));
+    for q in &ctx.project.spec.queries {
+        let mut result = query::run_named(&ctx, &q.name)?;
+        let total = result.rows.len();
+        result.rows.truncate(args.rows);
+        let title = q
+            .description
+            .as_ref()
+            .map_or(String::new(), |d| format!(" — {d}"));
+        println!("\n{}{title}", ui.bold(&format!("bqflow query {}", q.name)));
+        print!("{}", output::render(&result, Format::Table));
+        if total > args.rows {
+            println!("(first {} of {total} rows)", args.rows);
+        }
+    }
+    println!(
+        "\nThe data stays in {}: try `bqflow query top-products -p category=Electronics`, `bqflow status`, \
+`bqflow generate --rate 500` in one terminal with `bqflow query revenue` in another, and `bqflow teardown`.",
+        ctx.project.local_dir().display()
+    );
+    Ok(0)
+}

@@ -1,0 +1,303 @@
+//! `bqflow generate`: stream Black Friday events into the target's topics (or a file), paced,
+//! resumable, with live progress; Ctrl-C stops cleanly and prints a summary.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::Global;
+use super::context;
+use crate::error::{Error, Result};
+use crate::generate::run::{self, Clock, Options, Sink, Summary};
+use crate::generate::{Model, Pace, Stream, model_config, producer_id};
+use crate::spec::Project;
+use crate::ui::Ui;
+
+#[derive(Args, Debug, Default)]
+pub struct GenerateArgs {
+    /// Events per second, or `max` (default: `generator.rate` in the spec).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<Pace>,
+    /// Replay the simulated day this many times faster than real time (implies --clock simulated).
+    #[arg(long, conflicts_with = "rate", value_parser = parse_speed)]
+    pub speed: Option<f64>,
+    /// Stop after this many events.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Stop after this long, e.g. `30s`, `5m`.
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// Seed of the model (default: `generator.seed`; dimension tables are loaded from that one).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Event time: the wall clock, or the simulated Black Friday.
+    #[arg(long, value_enum)]
+    pub clock: Option<ClockArg>,
+    /// Simulated clock: time of the first event (RFC 3339); default the model's own time.
+    #[arg(long, value_parser = parse_start)]
+    pub start: Option<i64>,
+    /// Share of extra malformed events to exercise dead-lettering, e.g. 0.01.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_share)]
+    pub malformed: f64,
+    /// Write newline-delimited JSON here (`-` for stdout) instead of publishing to the target.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ClockArg {
+    Wall,
+    Simulated,
+}
+
+fn parse_rate(s: &str) -> std::result::Result<Pace, String> {
+    if s == "max" {
+        return Ok(Pace::Max);
+    }
+    match s.parse::<f64>() {
+        Ok(r) if r > 0.0 && r.is_finite() && r <= 10_000_000.0 => Ok(Pace::Rate(r)),
+        _ => Err(format!(
+            "`{s}` is not a rate: give events per second (e.g. 500, at most 10000000) or `max`"
+        )),
+    }
+}
+
+fn parse_speed(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
+        _ => Err(format!(
+            "`{s}` is not a speed factor: give a positive number, e.g. 60"
+        )),
+    }
+}
+
+fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
+    match humantime::parse_duration(s) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("the duration must be positive".into()),
+        Err(e) => Err(format!(
+            "`{s}` is not a duration ({e}); write e.g. 30s, 5m, 1h"
+        )),
+    }
+}
+
+fn parse_start(s: &str) -> std::result::Result<i64, String> {
+    crate::sql::params::parse_timestamp(s)
+        .ok_or_else(|| format!("`{s}` is not a time: write e.g. 2026-11-27T05:00:00-05:00"))
+}
+
+fn parse_share(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!(
+            "`{s}` is not a share: give a number from 0 to 1, e.g. 0.01"
+        )),
+    }
+}
+
+/// Shows sent counts and the live rate on one line.
+struct Live {
+    bar: ProgressBar,
+    start: Instant,
+}
+
+impl run::Progress for Live {
+    fn update(&self, s: &Summary) {
+        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_position(s.total());
+        self.bar.set_message(format!(
+            "{:>9.0}/s  sales {}  inventory {}  malformed {}",
+            s.total() as f64 / secs,
+            s.sales,
+            s.inventory,
+            s.malformed
+        ));
+    }
+}
+
+/// Newline-delimited JSON into a file or stdout.
+struct FileSink(Box<dyn Write>);
+
+impl Sink for FileSink {
+    fn send(&mut self, _: Stream, message: &[u8], _: u64) -> anyhow::Result<()> {
+        self.0.write_all(message)?;
+        self.0.write_all(b"\n")?;
+        Ok(())
+    }
+    fn tick(&mut self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> anyhow::Result<String> {
+        self.0.flush()?;
+        Ok("written".into())
+    }
+}
+
+pub fn options(project: &Project, args: &GenerateArgs) -> Options {
+    let simulated =
+        args.speed.is_some() || args.start.is_some() || args.clock == Some(ClockArg::Simulated);
+    let pace = match (args.speed, args.rate) {
+        (Some(speed), _) => Pace::Speed(speed),
+        (None, Some(rate)) => rate,
+        (None, None) => Pace::Rate(project.spec.generator.rate.value as f64),
+    };
+    Options {
+        pace,
+        count: args.count,
+        duration: args.duration,
+        clock: if simulated {
+            Clock::Simulated {
+                start_us: args.start,
+            }
+        } else {
+            Clock::Wall
+        },
+        malformed: args.malformed,
+        resume_after: [None, None],
+    }
+}
+
+pub fn run(ui: &Ui, g: &Global, args: GenerateArgs) -> Result<u8> {
+    if args.clock == Some(ClockArg::Wall) && (args.speed.is_some() || args.start.is_some()) {
+        return Err(Error::usage(
+            "--speed and --start drive the simulated clock; they cannot be used with --clock wall",
+        ));
+    }
+    let ctx = context::load(g)?;
+    let mut generator = model_config(&ctx.project.spec.generator);
+    if let Some(seed) = args.seed {
+        if seed != generator.seed {
+            ui.warn(format!(
+                "--seed {seed} differs from generator.seed {}: the dimension tables describe the spec's seed",
+                generator.seed
+            ));
+        }
+        generator.seed = seed;
+    }
+    let mut opts = options(&ctx.project, &args);
+    let mut model = Model::new(&generator);
+    let producer = producer_id(&generator);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second Ctrl-C exits at once; the first lets in-flight batches finish.
+        let _ = ctrlc::set_handler(move || {
+            if stop.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+
+    let _lock;
+    let mut sink: Box<dyn Sink> = match &args.output {
+        Some(path) if path.as_os_str() == "-" => Box::new(FileSink(Box::new(
+            std::io::BufWriter::new(std::io::stdout().lock()),
+        ))),
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .map_err(|e| Error::usage(format!("--output {}: {e}", path.display())))?;
+            Box::new(FileSink(Box::new(std::io::BufWriter::new(file))))
+        }
+        None => {
+            let Some(streams) = &ctx.project.spec.generator.streams else {
+                return Err(Error::usage(format!(
+                    "{} has no `generator.streams`: name the topics for sales and inventory events, or use --output",
+                    ctx.project.file.display()
+                )));
+            };
+            _lock = lock_generator(&ctx.project)?;
+            let topics = [streams.sales.as_str(), streams.inventory.as_str()];
+            let (sink, resume) = ctx.backend.sink(&ctx.plan, topics, &producer)?;
+            opts.resume_after = resume;
+            if let Some(after) = resume.iter().flatten().min() {
+                ui.note(format!(
+                    "Resuming the simulated day after event #{after} (already delivered)."
+                ));
+            }
+            sink
+        }
+    };
+
+    let bar = ProgressBar::with_draw_target(opts.count, ui.draw_target());
+    let style = if opts.count.is_some() {
+        "{spinner} {elapsed_precise} [{bar:25}] {pos}/{len} {msg}"
+    } else {
+        "{spinner} {elapsed_precise} {pos} events {msg}"
+    };
+    bar.set_style(
+        ProgressStyle::with_template(style)
+            .expect("template")
+            .progress_chars("=> "),
+    );
+    let live = Live {
+        bar,
+        start: Instant::now(),
+    };
+    let summary =
+        run::run(&mut model, sink.as_mut(), &opts, &stop, &live).context("generating events")?;
+    live.bar.finish_and_clear();
+    drop(sink);
+    let flaws: Vec<String> = summary
+        .flaws
+        .iter()
+        .map(|(f, n)| format!("{} {n}", f.as_str()))
+        .collect();
+    let out = format!(
+        "{} {} events in {:.1}s ({:.0}/s): {} sales, {} inventory, {} malformed{}\n  {}",
+        if summary.interrupted {
+            "Interrupted after"
+        } else {
+            "Generated"
+        },
+        summary.total(),
+        summary.elapsed.as_secs_f64(),
+        summary.rate(),
+        summary.sales,
+        summary.inventory,
+        summary.malformed,
+        if flaws.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", flaws.join(", "))
+        },
+        summary.delivered,
+    );
+    if args.output.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+        eprintln!("{out}")
+    } else {
+        println!("{out}")
+    }
+    Ok(if summary.interrupted { 130 } else { 0 })
+}
+
+/// One generator per local target at a time: two would resume from the same point and
+/// publish the same events twice.
+fn lock_generator(project: &Project) -> Result<Option<std::fs::File>> {
+    let dir = project.local_dir();
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let path = dir.join("generate.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(anyhow::Error::from)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::usage(format!(
+            "another `bqflow generate` is writing to {} (lock {}); stop it first",
+            dir.display(),
+            path.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Runtime(e.into())),
+    }
+}

@@ -1,0 +1,45 @@
+//! `bqflow teardown`: delete what this project created, and nothing else. Asks before deleting
+//! data unless --yes.
+
+use clap::Args;
+
+use super::Global;
+use super::context;
+use crate::error::{Error, Result};
+use crate::ui::Ui;
+
+#[derive(Args, Debug)]
+pub struct TeardownArgs {
+    /// Do not ask for confirmation before deleting data.
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
+    let ctx = context::load(g)?;
+    if !ctx.backend.any_present(&ctx.plan)? {
+        ui.note(format!(
+            "Nothing of project `{}` exists on the {}.",
+            ctx.project.spec.name,
+            ctx.backend.location()
+        ));
+        return Ok(0);
+    }
+    if !args.yes {
+        let question = format!(
+            "Delete project `{}` from the {}, including dataset `{}` and all its data?",
+            ctx.project.spec.name,
+            ctx.backend.location(),
+            ctx.project.spec.dataset.name
+        );
+        if !ui.confirm(&question) {
+            return Err(Error::usage(
+                "teardown needs confirmation: answer `y` on a terminal, or pass --yes",
+            ));
+        }
+    }
+    for removed in ctx.backend.teardown(&ctx.plan)? {
+        println!("{} deleted {removed}", ui.green("✓"));
+    }
+    Ok(0)
+}

@@ -1,0 +1,19 @@
+-- High-performing stores: revenue rank, share of total, and revenue against the average store.
+WITH per_store AS (
+  SELECT s.store_id, COUNT(*) AS sales, SUM(s.quantity) AS units, SUM({{ line_revenue("s") }}) AS revenue
+  FROM {{ ref("sales_fact") }} AS s
+  GROUP BY s.store_id
+)
+SELECT
+  ps.store_id,
+  st.location,
+  st.region,
+  st.size,
+  ps.sales,
+  ps.units,
+  ps.revenue,
+  RANK() OVER (ORDER BY ps.revenue DESC, ps.store_id) AS revenue_rank,
+  ROUND({{ safe_divide("ps.revenue", "SUM(ps.revenue) OVER ()") }}, 4) AS revenue_share,
+  ROUND({{ safe_divide("ps.revenue", "AVG(ps.revenue) OVER ()") }}, 3) AS vs_average
+FROM per_store AS ps
+JOIN {{ ref("stores_dim") }} AS st ON st.store_id = ps.store_id

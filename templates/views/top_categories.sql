@@ -1,0 +1,18 @@
+-- Revenue and units by category, with each category's share of revenue.
+WITH per_product AS (
+  SELECT s.product_id, SUM(s.quantity) AS units, SUM({{ line_revenue("s") }}) AS revenue
+  FROM {{ ref("sales_fact") }} AS s
+  GROUP BY s.product_id
+),
+per_category AS (
+  SELECT p.category, SUM(pp.units) AS units, SUM(pp.revenue) AS revenue
+  FROM per_product AS pp
+  JOIN {{ ref("products_dim") }} AS p ON p.product_id = pp.product_id
+  GROUP BY p.category
+)
+SELECT
+  category,
+  units,
+  revenue,
+  ROUND({{ safe_divide("revenue", "SUM(revenue) OVER ()") }}, 4) AS revenue_share
+FROM per_category

@@ -1,0 +1,389 @@
+//! Bad input, as users write it: each case must fail with exit code 2, a message that names the
+//! problem, its place (`file:line:col`, or the flag), no panic, and nothing half-created.
+
+use crate::support::Project;
+
+/// Where the error must point: the first line of `file` containing `line_with`, at the column
+/// where `column_at` starts on that line (or only the line, when the parser reports the end).
+struct At {
+    file: &'static str,
+    line_with: &'static str,
+    column_at: Option<&'static str>,
+}
+
+fn at(file: &'static str, line_with: &'static str, column_at: &'static str) -> Option<At> {
+    Some(At {
+        file,
+        line_with,
+        column_at: Some(column_at),
+    })
+}
+
+fn location(p: &Project, at: &At) -> String {
+    let text = p.read(at.file);
+    let (i, line) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.contains(at.line_with))
+        .unwrap_or_else(|| panic!("`{}` not in {}", at.line_with, at.file));
+    match at.column_at {
+        Some(c) => {
+            let col = line[..line
+                .find(c)
+                .unwrap_or_else(|| panic!("`{c}` not on line `{line}`"))]
+                .chars()
+                .count()
+                + 1;
+            format!("{}:{}:{col}", at.file, i + 1)
+        }
+        None => format!("{}:{}:", at.file, i + 1),
+    }
+}
+
+struct Case {
+    name: &'static str,
+    file: &'static str,
+    from: &'static str,
+    to: &'static str,
+    message: &'static [&'static str],
+    at: Option<At>,
+}
+
+const SPEC: &str = "project.yaml";
+
+fn spec_cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "yaml syntax",
+            file: SPEC,
+            from: "clustering: [store_id, product_id]\n\n  - name: inventory_fact",
+            to: "clustering: [store_id, product_id\n\n  - name: inventory_fact",
+            message: &["error:"],
+            at: None,
+        },
+        Case {
+            name: "unknown key",
+            file: SPEC,
+            from: "    topic: sales-events\n    ack_deadline: 60s",
+            to: "    topic: sales-events\n    ack_deadlin: 60s",
+            message: &["unknown field `ack_deadlin`"],
+            at: at(SPEC, "ack_deadlin:", "ack_deadlin"),
+        },
+        Case {
+            name: "wrong type",
+            file: SPEC,
+            from: "  stores: 24",
+            to: "  stores: many",
+            message: &["expected a whole number"],
+            at: at(SPEC, "stores: many", "many"),
+        },
+        Case {
+            name: "invalid topic name",
+            file: SPEC,
+            from: "  - name: inventory-events\n    message_retention: 1d",
+            to: "  - name: inventory-events\n    message_retention: 1d\n  - name: goog-events",
+            message: &[
+                "invalid topic name `goog-events`",
+                "must not start with `goog`",
+            ],
+            at: at(SPEC, "goog-events", "goog-events"),
+        },
+        Case {
+            name: "subscription to a missing topic",
+            file: SPEC,
+            from: "    topic: sales-events\n",
+            to: "    topic: sale-events\n",
+            message: &[
+                "subscription `sales-events-to-bq` refers to topic `sale-events`",
+                "did you mean `sales-events`?",
+            ],
+            at: at(SPEC, "topic: sale-events", "sale-events"),
+        },
+        Case {
+            name: "pipeline into a missing table",
+            file: SPEC,
+            from: "    table: sales_fact\n",
+            to: "    table: sales_facts\n",
+            message: &[
+                "pipeline `sales-ingest` refers to table `sales_facts`",
+                "did you mean `sales_fact`?",
+            ],
+            at: at(SPEC, "table: sales_facts", "sales_facts"),
+        },
+        Case {
+            name: "invalid dataset name",
+            file: SPEC,
+            from: "  name: retail_dw",
+            to: "  name: retail-dw",
+            message: &["invalid dataset name `retail-dw`", "not `-`"],
+            at: at(SPEC, "name: retail-dw", "retail-dw"),
+        },
+        Case {
+            name: "invalid label key",
+            file: SPEC,
+            from: "  team: retail-analytics",
+            to: "  Team: retail-analytics",
+            message: &["invalid label key `Team`", "lowercase"],
+            at: at(SPEC, "Team:", "Team"),
+        },
+        Case {
+            name: "reserved label",
+            file: SPEC,
+            from: "  team: retail-analytics",
+            to: "  team: retail-analytics\n  managed-by: terraform",
+            message: &["label `managed-by` is set by bqflow"],
+            at: at(SPEC, "managed-by: terraform", "managed-by"),
+        },
+        Case {
+            name: "duplicate view",
+            file: SPEC,
+            from: "  - { name: daily_sales, description: \"Sales per day\" }",
+            to: "  - { name: daily_sales, description: \"Sales per day\" }\n  - { name: daily_sales }",
+            message: &[
+                "duplicate table or view `daily_sales`",
+                "first declared at line",
+            ],
+            at: at(SPEC, "- { name: daily_sales }", "daily_sales"),
+        },
+        Case {
+            name: "bad duration",
+            file: SPEC,
+            from: "    topic: sales-events\n    ack_deadline: 60s",
+            to: "    topic: sales-events\n    ack_deadline: 60 parsecs",
+            message: &["invalid duration `60 parsecs`"],
+            at: at(SPEC, "60 parsecs", "60 parsecs"),
+        },
+        Case {
+            name: "duration out of range",
+            file: SPEC,
+            from: "    topic: sales-events\n    ack_deadline: 60s",
+            to: "    topic: sales-events\n    ack_deadline: 20m",
+            message: &["ack_deadline `20m` is out of range", "between 10s and 10m"],
+            at: at(SPEC, "ack_deadline: 20m", "20m"),
+        },
+        Case {
+            name: "unset environment variable",
+            file: SPEC,
+            from: "  env: ${BQFLOW_ENV:-dev}",
+            to: "  env: ${BQFLOW_TEST_UNSET_VARIABLE}",
+            message: &["environment variable `BQFLOW_TEST_UNSET_VARIABLE` is not set"],
+            at: at(SPEC, "BQFLOW_TEST_UNSET_VARIABLE", "${"),
+        },
+        Case {
+            name: "partition on a string column",
+            file: SPEC,
+            from: "    partitioning: { field: timestamp, granularity: DAY }\n    clustering: [store_id, product_id]\n\n  - name: inventory_fact",
+            to: "    partitioning: { field: store_id, granularity: DAY }\n    clustering: [store_id, product_id]\n\n  - name: inventory_fact",
+            message: &["cannot partition on `store_id`", "not TIMESTAMP"],
+            at: at(SPEC, "field: store_id", "store_id,"),
+        },
+        Case {
+            name: "cluster on a missing column",
+            file: SPEC,
+            from: "    clustering: [store_id, product_id]\n\n  - name: inventory_fact",
+            to: "    clustering: [store_id, sku]\n\n  - name: inventory_fact",
+            message: &["the clustering of table `sales_fact` refers to column `sku`"],
+            at: at(SPEC, "[store_id, sku]", "sku"),
+        },
+        Case {
+            name: "view without a template",
+            file: SPEC,
+            from: "  - { name: daily_sales, description: \"Sales per day\" }",
+            to: "  - { name: daily_sales, description: \"Sales per day\" }\n  - { name: mystery_metric }",
+            message: &["template `templates/views/mystery_metric.sql` does not exist"],
+            at: at(SPEC, "mystery_metric", "mystery_metric"),
+        },
+        Case {
+            name: "undefined name in a template",
+            file: "templates/views/daily_sales.sql",
+            from: "  COUNT(*) AS sales,",
+            to: "  {{ sales_count }} AS sales,",
+            message: &["undefined"],
+            at: at(
+                "templates/views/daily_sales.sql",
+                "sales_count",
+                "sales_count",
+            ),
+        },
+        Case {
+            name: "ref to a missing table in a template",
+            file: "templates/views/hourly_sales.sql",
+            from: "ref(\"sales_fact\")",
+            to: "ref(\"sales_facts\")",
+            message: &[
+                "no table or view named `sales_facts`",
+                "did you mean `sales_fact`?",
+            ],
+            at: at("templates/views/hourly_sales.sql", "sales_facts", "ref("),
+        },
+        Case {
+            name: "unknown region",
+            file: SPEC,
+            from: "    region: us-central1",
+            to: "    region: us-centrall",
+            message: &[
+                "unknown region `us-centrall`",
+                "did you mean `us-central1`?",
+            ],
+            at: at(SPEC, "us-centrall", "us-centrall"),
+        },
+        Case {
+            name: "unknown column type",
+            file: SPEC,
+            from: "      - { name: quantity, type: INT64, mode: REQUIRED }",
+            to: "      - { name: quantity, type: INTEGRAL, mode: REQUIRED }",
+            message: &["INTEGRAL"],
+            at: at(SPEC, "INTEGRAL", "INTEGRAL"),
+        },
+        Case {
+            name: "generator stream to a missing topic",
+            file: SPEC,
+            from: "    sales: sales-events",
+            to: "    sales: sales-stream",
+            message: &["generator.streams refers to topic `sales-stream`"],
+            at: at(SPEC, "sales: sales-stream", "sales-stream"),
+        },
+        Case {
+            name: "parameter default of the wrong type",
+            file: SPEC,
+            from: "type: BOOL, default: \"true\" }",
+            to: "type: BOOL, default: \"maybe\" }",
+            message: &["default of parameter `alerts_only`", "not a BOOL"],
+            at: at(SPEC, "\"maybe\"", "\"maybe\""),
+        },
+        Case {
+            name: "duplicate yaml key",
+            file: SPEC,
+            from: "name: blackfriday\n",
+            to: "name: blackfriday\nname: cybermonday\n",
+            message: &["duplicate"],
+            at: None,
+        },
+        Case {
+            name: "a required column the generator never writes",
+            file: SPEC,
+            from: "      - { name: store_id, type: STRING, mode: REQUIRED }\n    partitioning: { field: timestamp, granularity: DAY }\n    clustering: [store_id, product_id]\n\n  - name: inventory_fact",
+            to: "      - { name: store_id, type: STRING, mode: REQUIRED }\n      - { name: coupon, type: STRING, mode: REQUIRED }\n    partitioning: { field: timestamp, granularity: DAY }\n    clustering: [store_id, product_id]\n\n  - name: inventory_fact",
+            message: &["column `coupon` of `sales_fact` is REQUIRED, but sale events never set it"],
+            at: at(SPEC, "name: coupon", "coupon"),
+        },
+        Case {
+            name: "parameter used in a view",
+            file: "templates/views/daily_sales.sql",
+            from: "GROUP BY 1",
+            to: "HAVING COUNT(*) > {{ param(\"min\") }}\nGROUP BY 1",
+            message: &["views cannot take parameters"],
+            at: at("templates/views/daily_sales.sql", "param(", "param("),
+        },
+    ]
+}
+
+#[test]
+fn bad_specs_and_templates_fail_with_location_and_create_nothing() {
+    let cases = spec_cases();
+    assert!(cases.len() >= 20);
+    for case in cases {
+        eprintln!("case: {}", case.name);
+        let p = Project::example();
+        p.edit(case.file, case.from, case.to);
+        let done = p.run().args(&["up"]).code(2);
+        done.clean_error().stderr_has(case.message);
+        if let Some(at) = &case.at {
+            let loc = location(&p, at);
+            assert!(
+                done.stderr.contains(&loc),
+                "{}: expected location {loc} in:\n{}",
+                case.name,
+                done.stderr
+            );
+        } else {
+            assert!(
+                done.stderr.contains("project.yaml:"),
+                "{}: no location in:\n{}",
+                case.name,
+                done.stderr
+            );
+        }
+        assert!(
+            !p.path().join(".bqflow").exists(),
+            "{}: `up` created something from a bad spec",
+            case.name
+        );
+        // validate reports the same problem.
+        p.run().args(&["validate"]).code(2).stderr_has(case.message);
+    }
+}
+
+#[test]
+fn bad_flags_name_the_flag() {
+    let p = Project::example();
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["generate", "--rate", "0"], &["--rate", "not a rate"]),
+        (&["generate", "--rate", "fast"], &["--rate", "not a rate"]),
+        (
+            &["generate", "--malformed", "1.5"],
+            &["--malformed", "from 0 to 1"],
+        ),
+        (
+            &["generate", "--duration", "soon"],
+            &["--duration", "not a duration"],
+        ),
+        (&["generate", "--count", "0"], &["--count"]),
+        (
+            &["generate", "--clock", "wall", "--speed", "10"],
+            &["--speed and --start drive the simulated clock"],
+        ),
+        (
+            &["generate", "--start", "yesterday"],
+            &["--start", "not a time"],
+        ),
+        (
+            &["query", "top-prodcts"],
+            &[
+                "no query named `top-prodcts`",
+                "did you mean `top-products`?",
+            ],
+        ),
+        (
+            &["query", "top-products", "-p", "top=ten"],
+            &["--param top", "not an INT64"],
+        ),
+        (
+            &["query", "top-products", "-p", "nope=1"],
+            &["--param `nope`", "no such parameter"],
+        ),
+        (
+            &["query", "top-products", "-p", "top"],
+            &["--param `top`", "NAME=VALUE"],
+        ),
+        (
+            &["query", "revenue", "--format", "xml"],
+            &["--format", "xml"],
+        ),
+        (&["--target", "aws", "status"], &["--target", "aws"]),
+        (
+            &["-f", "missing.yaml", "validate"],
+            &["cannot read spec missing.yaml", "no such file"],
+        ),
+        (&["teardown"], &["needs confirmation", "--yes"]),
+        (&["frobnicate"], &["unrecognized subcommand"]),
+    ];
+    p.ok(&["up"]);
+    for (args, message) in cases {
+        p.run().args(args).code(2).clean_error().stderr_has(message);
+    }
+}
+
+#[test]
+fn gcp_target_needs_a_project_and_says_where_to_set_it() {
+    let p = Project::example();
+    p.run()
+        .args(&["--target", "gcp", "plan"])
+        .code(2)
+        .clean_error()
+        .stderr_has(&["no GCP project", "--project", "GOOGLE_CLOUD_PROJECT"]);
+    p.run()
+        .args(&["--target", "gcp", "--project", "Bad_Project", "plan"])
+        .code(2)
+        .stderr_has(&["invalid GCP project id `Bad_Project` from --project"]);
+}

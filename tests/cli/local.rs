@@ -1,0 +1,380 @@
+//! The local target end to end, as a user drives it: up → generate → query → teardown, with a
+//! second terminal, a crash, malformed events and a changed spec.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{Project, bin};
+
+fn count(p: &Project, sql: &str) -> u64 {
+    p.scalar(sql)
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number from {sql}"))
+}
+
+/// Every generated id is in the facts exactly once: as many rows as distinct ids, and the ids
+/// are the consecutive numbers 1..=n (nothing lost in between).
+fn assert_exactly_once(p: &Project, table: &str, id: &str) -> u64 {
+    let rows = count(
+        p,
+        &format!("SELECT count(*) FROM {{{{ ref(\"{table}\") }}}}"),
+    );
+    let distinct = count(
+        p,
+        &format!("SELECT count(DISTINCT {id}) FROM {{{{ ref(\"{table}\") }}}}"),
+    );
+    let highest = count(
+        p,
+        &format!(
+            "SELECT coalesce(max(CAST(split_part({id}, '-', 2) AS BIGINT)), 0) FROM {{{{ ref(\"{table}\") }}}}"
+        ),
+    );
+    assert_eq!(rows, distinct, "{table}: duplicated ids");
+    assert_eq!(rows, highest, "{table}: ids missing below the highest");
+    rows
+}
+
+#[test]
+fn up_generate_query_teardown() {
+    let p = Project::example();
+    p.run().args(&["plan"]).code(3);
+    p.ok(&["up"]);
+    // Idempotent: nothing pending, and a second up changes nothing.
+    let plan = p.run().args(&["plan"]).code(0).stdout;
+    assert!(
+        plan.contains("0 to create, 0 to update, 26 unchanged"),
+        "{plan}"
+    );
+    p.ok(&["up"]);
+
+    let out = p.ok(&[
+        "generate",
+        "--count",
+        "30000",
+        "--rate",
+        "max",
+        "--clock",
+        "simulated",
+    ]);
+    assert!(out.contains("Generated 30000 events"), "{out}");
+    let sales = assert_exactly_once(&p, "sales_fact", "transaction_id");
+    let inventory = assert_exactly_once(&p, "inventory_fact", "event_id");
+    assert_eq!(sales + inventory, 30000);
+
+    // Every named metric runs and prints a table.
+    let list = p.ok(&["query", "--list"]);
+    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        let out = p.ok(&["query", name]);
+        assert!(out.contains("row"), "{name}: {out}");
+    }
+    // Parameters are bound: a category filter and a limit.
+    let csv = p.ok(&[
+        "query",
+        "top-products",
+        "-p",
+        "category=Electronics",
+        "-p",
+        "top=3",
+        "--format",
+        "csv",
+    ]);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(
+        lines[1..].iter().all(|l| l.contains(",Electronics,")),
+        "{csv}"
+    );
+    // A quote in a parameter is data, not SQL.
+    let none = p.ok(&[
+        "query",
+        "top-products",
+        "-p",
+        "category=x' OR '1'='1",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(none.lines().count(), 1, "injection returned rows: {none}");
+    let json: serde_json::Value =
+        serde_json::from_str(&p.ok(&["query", "revenue", "--format", "json"])).unwrap();
+    assert_eq!(json[0]["sales"], sales);
+
+    let status = p.ok(&["status"]);
+    assert!(
+        status.contains("Resources: 26 of 26 exist") && status.contains("retail_dw.sales_fact"),
+        "{status}"
+    );
+
+    p.ok(&["teardown", "--yes"]);
+    assert!(!p.path().join(".bqflow").exists());
+    p.run().args(&["plan"]).code(3);
+    let err = p.run().args(&["query", "revenue"]).code(1).stderr;
+    assert!(err.contains("run `bqflow up` first"), "{err}");
+}
+
+#[test]
+fn the_data_is_plausible() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    p.ok(&[
+        "generate",
+        "--count",
+        "120000",
+        "--rate",
+        "max",
+        "--clock",
+        "simulated",
+    ]);
+    // Revenue is the sum of quantity × unit price, exactly.
+    let revenue = p.scalar("SELECT total_revenue FROM {{ ref(\"revenue_summary\") }}");
+    let direct = p.scalar("SELECT sum(quantity * unit_price) FROM {{ ref(\"sales_fact\") }}");
+    assert_eq!(revenue, direct);
+    // Stock never goes below zero; an empty shelf shows as a recorded stock-out.
+    assert_eq!(
+        count(
+            &p,
+            "SELECT count(*) FROM {{ ref(\"inventory_levels\") }} WHERE on_hand < 0"
+        ),
+        0
+    );
+    let below_zero_running = count(
+        &p,
+        "SELECT count(*) FROM (SELECT sum(quantity_change) OVER (PARTITION BY store_id, product_id ORDER BY timestamp, event_id \
+         ROWS UNBOUNDED PRECEDING) AS level FROM {{ ref(\"inventory_fact\") }}) WHERE level < 0",
+    );
+    assert_eq!(below_zero_running, 0, "inventory went below zero");
+    assert!(
+        count(
+            &p,
+            "SELECT count(*) FROM {{ ref(\"inventory_fact\") }} WHERE reason = 'stockout'"
+        ) > 0
+    );
+    // Sell-through is a share.
+    assert_eq!(
+        count(
+            &p,
+            "SELECT count(*) FROM {{ ref(\"sell_through\") }} WHERE sell_through < 0 OR sell_through > 1"
+        ),
+        0
+    );
+    // Sales peak when doors open (5–6 am local), above the later morning.
+    let csv = p.ok(&["query", "local-hour", "--format", "csv"]);
+    let by_hour: Vec<(u32, u64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].parse().unwrap(), f[1].parse().unwrap())
+        })
+        .collect();
+    let (peak_hour, _) = by_hour.iter().max_by_key(|(_, n)| *n).unwrap();
+    assert!((5..=6).contains(peak_hour), "peak at {peak_hour}: {csv}");
+}
+
+#[test]
+fn malformed_events_are_dead_lettered_not_lost() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    let out = p.ok(&[
+        "generate",
+        "--count",
+        "20000",
+        "--rate",
+        "max",
+        "--malformed",
+        "0.05",
+    ]);
+    let malformed: u64 = out
+        .split(" malformed")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no malformed count in {out}"));
+    assert!(malformed > 500, "{out}");
+    let dead = count(
+        &p,
+        "SELECT count(*) FROM {{ ref(\"sales_fact_error_records\") }}",
+    ) + count(
+        &p,
+        "SELECT count(*) FROM {{ ref(\"inventory_fact_error_records\") }}",
+    );
+    assert_eq!(dead, malformed);
+    let facts = assert_exactly_once(&p, "sales_fact", "transaction_id")
+        + assert_exactly_once(&p, "inventory_fact", "event_id");
+    assert_eq!(facts + malformed, 20000);
+    // Each dead letter keeps the payload and says why.
+    assert_eq!(
+        count(
+            &p,
+            "SELECT count(*) FROM {{ ref(\"sales_fact_error_records\") }} WHERE payloadBytes IS NULL OR errorMessage IS NULL OR errorMessage = ''"
+        ),
+        0
+    );
+    let reasons = p.ok(&[
+        "query",
+        "--format",
+        "csv",
+        "--sql",
+        "SELECT DISTINCT errorMessage FROM {{ ref(\"sales_fact_error_records\") }}",
+    ]);
+    assert!(
+        reasons.contains("no such field") && reasons.contains("missing required field"),
+        "{reasons}"
+    );
+}
+
+#[test]
+fn generate_and_query_work_side_by_side() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    let mut generate = Command::new(bin())
+        .current_dir(p.path())
+        .args(["generate", "--rate", "3000", "--duration", "6s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    while start.elapsed() < Duration::from_secs(5) {
+        seen.push(count(&p, "SELECT count(*) FROM {{ ref(\"sales_fact\") }}"));
+        p.ok(&["status"]);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let status = generate.wait().unwrap();
+    assert!(status.success());
+    assert!(
+        seen.windows(2).all(|w| w[0] <= w[1]),
+        "counts went backwards: {seen:?}"
+    );
+    assert!(
+        seen.iter().any(|&n| n > 0) && seen.first() < seen.last(),
+        "query never saw new events: {seen:?}"
+    );
+    assert_exactly_once(&p, "sales_fact", "transaction_id");
+}
+
+#[test]
+fn a_killed_generator_loses_nothing_and_doubles_nothing() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    let mut generate = Command::new(bin())
+        .current_dir(p.path())
+        .args(["generate", "--rate", "20000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    generate.kill().unwrap(); // SIGKILL: no chance to flush
+    generate.wait().unwrap();
+    let before = assert_exactly_once(&p, "sales_fact", "transaction_id");
+    assert!(before > 0, "nothing was sealed before the kill");
+    // The next run resumes right after the last sealed event.
+    let out = p.ok(&["generate", "--count", "5000", "--rate", "max"]);
+    assert!(
+        out.contains("Resuming")
+            || p.run()
+                .args(&["generate", "--count", "1"])
+                .success()
+                .stderr
+                .contains("Resuming")
+    );
+    let after = assert_exactly_once(&p, "sales_fact", "transaction_id");
+    assert!(after > before);
+    assert_exactly_once(&p, "inventory_fact", "event_id");
+}
+
+#[test]
+fn a_second_generator_on_the_same_target_is_refused() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    let mut first = Command::new(bin())
+        .current_dir(p.path())
+        .args(["generate", "--rate", "100", "--duration", "4s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    p.run()
+        .args(&["generate", "--count", "10"])
+        .code(2)
+        .stderr_has(&["another `bqflow generate`"]);
+    assert!(first.wait().unwrap().success());
+}
+
+#[test]
+fn same_seed_same_events() {
+    let p = Project::example();
+    let run = |seed: &str| {
+        p.run()
+            .args(&[
+                "generate",
+                "--output",
+                "-",
+                "--count",
+                "3000",
+                "--rate",
+                "max",
+                "--clock",
+                "simulated",
+                "--seed",
+                seed,
+            ])
+            .success()
+            .stdout
+    };
+    let (a, b, c) = (run("7"), run("7"), run("8"));
+    assert_eq!(a.lines().count(), 3000);
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+}
+
+#[test]
+fn plan_shows_drift_and_up_applies_what_can_change() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    p.edit(
+        "templates/views/daily_sales.sql",
+        "COUNT(*) AS sales,",
+        "COUNT(*) AS sales_count,",
+    );
+    let plan = p.run().args(&["plan", "--diff"]).code(3).stdout;
+    assert!(
+        plan.contains("~ update        view retail_dw.daily_sales"),
+        "{plan}"
+    );
+    assert!(plan.contains("+   COUNT(*) AS sales_count,"), "{plan}");
+    p.ok(&["up"]);
+    p.run().args(&["plan"]).code(0);
+    let out = p.ok(&[
+        "query",
+        "--format",
+        "csv",
+        "--sql",
+        "SELECT * FROM {{ ref(\"daily_sales\") }} LIMIT 0",
+    ]);
+    assert!(out.contains("sales_count"), "{out}");
+
+    // A new nullable column is added in place; a partitioning change cannot be.
+    p.edit("project.yaml", "      - { name: store_id, type: STRING, mode: REQUIRED }\n    partitioning: { field: timestamp, granularity: DAY }\n    clustering: [store_id, product_id]\n\n  - name: inventory_fact",
+        "      - { name: store_id, type: STRING, mode: REQUIRED }\n      - { name: channel, type: STRING }\n    partitioning: { field: timestamp, granularity: HOUR }\n    clustering: [store_id, product_id]\n\n  - name: inventory_fact");
+    let plan = p.run().args(&["plan"]).code(3).stdout;
+    assert!(
+        plan.contains("! cannot change table retail_dw.sales_fact")
+            && plan.contains("partitioning: DAY(timestamp) → HOUR(timestamp)"),
+        "{plan}"
+    );
+    let err = p.run().args(&["up"]).code(1).stderr;
+    assert!(err.contains("cannot be applied in place"), "{err}");
+}
+
+#[test]
+fn teardown_leaves_what_bqflow_did_not_make() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    std::fs::write(p.path().join(".bqflow/notes.txt"), "mine").unwrap();
+    p.ok(&["teardown", "--yes"]);
+    assert!(p.path().join(".bqflow/notes.txt").exists());
+    assert!(!p.path().join(".bqflow/warehouse.duckdb").exists());
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real binary, run as a user would, in scratch copies of the example.
+
+mod bad_input;
+mod local;
+mod project_files;
+mod support;

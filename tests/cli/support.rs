@@ -1,0 +1,165 @@
+//! A fluent builder that runs the real `bqflow` binary in a scratch copy of the example project.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use tempfile::TempDir;
+
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bqflow"))
+}
+
+/// A temporary folder holding the Black Friday example, written by `bqflow init`.
+pub struct Project {
+    pub dir: TempDir,
+}
+
+impl Project {
+    pub fn example() -> Project {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = Command::new(bin())
+            .arg("init")
+            .arg(dir.path())
+            .output()
+            .expect("run bqflow init");
+        assert!(
+            out.status.success(),
+            "init failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Project { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn read(&self, file: &str) -> String {
+        std::fs::read_to_string(self.path().join(file)).expect("read project file")
+    }
+
+    pub fn write(&self, file: &str, text: &str) {
+        std::fs::write(self.path().join(file), text).expect("write project file");
+    }
+
+    /// Replaces exactly one occurrence of `from` in a project file.
+    pub fn edit(&self, file: &str, from: &str, to: &str) -> &Self {
+        let text = self.read(file);
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "`{from}` must occur once in {file}"
+        );
+        self.write(file, &text.replacen(from, to, 1));
+        self
+    }
+
+    pub fn run(&self) -> Run {
+        Run::new(self.path())
+    }
+
+    /// Runs a command that must succeed; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        self.run().args(args).success().stdout
+    }
+
+    /// `query --sql` returning the single value of a one-row, one-column result.
+    pub fn scalar(&self, sql: &str) -> String {
+        let out = self.ok(&["query", "--format", "csv", "--sql", sql]);
+        out.lines().nth(1).unwrap_or_default().to_string()
+    }
+}
+
+pub struct Run {
+    cmd: Command,
+    shown: Vec<String>,
+}
+
+pub struct Done {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn new(dir: &Path) -> Run {
+        let mut cmd = Command::new(bin());
+        cmd.current_dir(dir)
+            .env_remove("BQFLOW_TARGET")
+            .env_remove("GOOGLE_CLOUD_PROJECT")
+            .env("NO_COLOR", "1");
+        Run { cmd, shown: vec![] }
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Run {
+        self.cmd.args(args);
+        self.shown.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn output(mut self) -> Done {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = self.cmd.output().expect("run bqflow");
+        Done {
+            code: status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    pub fn success(self) -> Done {
+        let shown = self.shown.join(" ");
+        let done = self.output();
+        assert_eq!(
+            done.code, 0,
+            "`bqflow {shown}` failed:\n{}\n{}",
+            done.stdout, done.stderr
+        );
+        done
+    }
+
+    /// Runs and asserts the exit code.
+    pub fn code(self, code: i32) -> Done {
+        let shown = self.shown.join(" ");
+        let done = self.output();
+        assert_eq!(
+            done.code, code,
+            "`bqflow {shown}`:\nstdout: {}\nstderr: {}",
+            done.stdout, done.stderr
+        );
+        done
+    }
+}
+
+impl Done {
+    /// Asserts stderr mentions every fragment.
+    pub fn stderr_has(&self, fragments: &[&str]) -> &Self {
+        for f in fragments {
+            assert!(
+                self.stderr.contains(f),
+                "stderr lacks `{f}`:\n{}",
+                self.stderr
+            );
+        }
+        self
+    }
+
+    /// Asserts a clean user-facing error: one screen, no panic or backtrace.
+    pub fn clean_error(&self) -> &Self {
+        assert!(!self.stderr.contains("panicked"), "panic:\n{}", self.stderr);
+        assert!(
+            !self.stderr.contains("stack backtrace"),
+            "backtrace:\n{}",
+            self.stderr
+        );
+        assert!(
+            self.stderr.lines().count() <= 40,
+            "more than one screen:\n{}",
+            self.stderr
+        );
+        self
+    }
+}

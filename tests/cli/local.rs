@@ -378,3 +378,38 @@ fn teardown_leaves_what_bqflow_did_not_make() {
     assert!(p.path().join(".bqflow/notes.txt").exists());
     assert!(!p.path().join(".bqflow/warehouse.duckdb").exists());
 }
+
+#[test]
+fn ctrl_c_flushes_everything_and_prints_a_summary() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    let child = Command::new(bin())
+        .current_dir(p.path())
+        .args(["generate", "--rate", "2000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    let total: u64 = stdout
+        .split("Interrupted after ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary in {stdout}"));
+    assert!(total > 1000, "{stdout}");
+    let facts = assert_exactly_once(&p, "sales_fact", "transaction_id")
+        + assert_exactly_once(&p, "inventory_fact", "event_id");
+    assert_eq!(
+        facts, total,
+        "every event counted in the summary is in the warehouse"
+    );
+}

@@ -106,16 +106,7 @@ impl TopicLog {
     pub fn read(&self, name: &str) -> Result<Segment> {
         let path = self.dir.join(name);
         let data = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let rest = data
-            .strip_prefix(MAGIC)
-            .with_context(|| format!("{} is not a bqflow segment", path.display()))?;
-        let end = rest
-            .iter()
-            .position(|&b| b == b'\n')
-            .context("segment header is not terminated")?;
-        let header: SegmentHeader = serde_json::from_slice(&rest[..end])
-            .with_context(|| format!("bad header in {}", path.display()))?;
-        let body = MAGIC.len() + end + 1;
+        let (header, body) = parse_header(&data, &path)?;
         Ok(Segment {
             name: name.to_string(),
             header,
@@ -124,9 +115,16 @@ impl TopicLog {
         })
     }
 
-    /// Header only (for resuming the generator), without keeping the records.
+    /// Header only (for resuming the generator and counting backlog): reads the first few
+    /// kilobytes, not the records.
     pub fn header(&self, name: &str) -> Result<SegmentHeader> {
-        Ok(self.read(name)?.header)
+        use std::io::Read;
+        let path = self.dir.join(name);
+        let mut start = Vec::with_capacity(4096);
+        File::open(&path)
+            .and_then(|f| f.take(4096).read_to_end(&mut start))
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(parse_header(&start, &path)?.0)
     }
 
     pub fn remove(&self, name: &str) -> Result<()> {
@@ -153,6 +151,20 @@ impl TopicLog {
             }
         }
     }
+}
+
+/// The header of a segment and the offset where its records start.
+fn parse_header(data: &[u8], path: &Path) -> Result<(SegmentHeader, usize)> {
+    let rest = data
+        .strip_prefix(MAGIC)
+        .with_context(|| format!("{} is not a bqflow segment", path.display()))?;
+    let end = rest
+        .iter()
+        .position(|&b| b == b'\n')
+        .context("segment header is not terminated")?;
+    let header = serde_json::from_slice(&rest[..end])
+        .with_context(|| format!("bad header in {}", path.display()))?;
+    Ok((header, MAGIC.len() + end + 1))
 }
 
 /// Distinguishes segments sealed in the same microsecond by one process.

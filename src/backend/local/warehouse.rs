@@ -114,3 +114,38 @@ CREATE TABLE IF NOT EXISTS _bqflow.cursor (
     topic VARCHAR NOT NULL, producer VARCHAR NOT NULL, last_seq UBIGINT NOT NULL,
     PRIMARY KEY (topic, producer));
 ";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exactly-once loading rests on this: rows appended with the Appender inside a
+    /// transaction vanish with a rollback, together with the bookkeeping.
+    #[test]
+    fn appended_rows_roll_back_with_the_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(dir.path(), true).unwrap();
+        wh.conn
+            .execute_batch("CREATE TABLE t (id VARCHAR)")
+            .unwrap();
+        let failed: Result<()> = wh.transaction(|conn| {
+            let mut app = conn.appender("t")?;
+            app.append_row(["a"])?;
+            app.append_row(["b"])?;
+            app.flush()?;
+            conn.execute("INSERT INTO _bqflow.cursor VALUES ('t', 'p', 1)", [])?;
+            anyhow::bail!("crash before commit")
+        });
+        assert!(failed.is_err());
+        let count = |sql: &str| wh.conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!(count("SELECT count(*) FROM t"), 0);
+        assert_eq!(count("SELECT count(*) FROM _bqflow.cursor"), 0);
+        wh.transaction(|conn| {
+            let mut app = conn.appender("t")?;
+            app.append_row(["c"])?;
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(count("SELECT count(*) FROM t"), 1);
+    }
+}

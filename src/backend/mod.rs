@@ -1,37 +1,30 @@
 //! Targets behind one interface. Commands build a plan, then ask the backend to observe, apply,
 //! query, report status, accept events and tear down; the backend decides how.
 
-// Until the gcp backend lands, a build without DuckDB has only the gcp stub, whose methods
-// ignore their arguments.
-#![cfg_attr(
-    not(feature = "duckdb"),
-    allow(unused_variables, unused_mut, unreachable_code)
-)]
-
+pub mod gcp;
 #[cfg(feature = "duckdb")]
 pub mod local;
 
 use anyhow::{Result, bail};
 
-use crate::cli::Target;
 use crate::generate::run::Sink;
 use crate::output::QueryResult;
 use crate::plan::dag::{Outcome, Progress, Step};
 use crate::plan::diff::{Action, Change, Observed};
-use crate::plan::{Kind, Plan, ResourceId};
+use crate::plan::{Desired, Placement, Plan, ResourceId};
 use crate::spec::Project;
 use crate::sql::params::ParamValue;
 use crate::sql::{Dialect, Rendered};
-
-/// Per event stream (sales, inventory): the last generator sequence already delivered.
-pub type ResumePoints = [Option<u64>; 2];
+use crate::ui::Ui;
 
 pub enum Backend {
     #[cfg(feature = "duckdb")]
     Local(local::Local),
-    /// Parsed and validated today; provisioning through the REST APIs comes with the gcp backend.
-    Gcp,
+    Gcp(Box<gcp::Gcp>),
 }
+
+/// Per event stream (sales, inventory): the last generator sequence already delivered.
+pub type ResumePoints = [Option<u64>; 2];
 
 /// One row of `status` per table.
 pub struct TableReport {
@@ -58,25 +51,25 @@ pub struct StatusReport {
     pub pipelines: Vec<PipelineReport>,
 }
 
-fn gcp_pending() -> anyhow::Error {
-    anyhow::anyhow!(
-        "the gcp target is validated but cannot provision yet in this version; use --target local (the default)"
-    )
+/// What teardown removed, and what it would not touch.
+pub struct TeardownReport {
+    pub deleted: Vec<String>,
+    pub left_alone: Vec<String>,
+    pub failed: Vec<String>,
 }
 
 impl Backend {
-    pub fn for_target(project: &Project, target: Target) -> Result<Backend> {
-        match target {
+    pub fn for_target(project: &Project, placement: &Placement) -> Result<Backend> {
+        match placement {
             #[cfg(feature = "duckdb")]
-            Target::Local => Ok(Backend::Local(local::Local::new(&project.local_dir()))),
+            Placement::Local => Ok(Backend::Local(local::Local::new(&project.local_dir()))),
             #[cfg(not(feature = "duckdb"))]
-            Target::Local => bail!(
-                "this bqflow was built without the `duckdb` feature: the local target is unavailable"
-            ),
-            Target::Gcp => {
-                let _ = project;
-                Ok(Backend::Gcp)
+            Placement::Local => {
+                bail!(
+                    "this bqflow was built without the `duckdb` feature: the local target is unavailable"
+                )
             }
+            Placement::Gcp(g) => Ok(Backend::Gcp(Box::new(gcp::Gcp::new(project, g)?))),
         }
     }
 
@@ -84,30 +77,31 @@ impl Backend {
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(_) => Dialect::DuckDb,
-            Backend::Gcp => Dialect::BigQuery,
+            Backend::Gcp(_) => Dialect::BigQuery,
         }
     }
 
-    /// Human-readable place, for messages ("local .bqflow", "gcp project p").
+    /// Human-readable place, for messages.
     pub fn location(&self) -> String {
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(l) => format!("local target ({})", l.root.display()),
-            Backend::Gcp => "gcp".into(),
+            Backend::Gcp(g) => g.location_text(),
         }
     }
 
-    pub fn observe(&self, plan: &Plan) -> Result<Vec<Observed>> {
+    pub async fn observe(&self, plan: &Plan) -> Result<Vec<Observed>> {
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(l) => l.observe(plan),
-            Backend::Gcp => Err(gcp_pending()),
+            Backend::Gcp(g) => g.observe(plan).await,
         }
     }
 
     /// Applies creates and updates concurrently in dependency order.
     pub async fn apply(
         &self,
+        plan: &Plan,
         changes: &[Change],
         progress: &dyn Progress,
     ) -> Result<Vec<(ResourceId, Outcome)>> {
@@ -123,14 +117,11 @@ impl Backend {
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(l) => l.apply_all(steps, progress).await,
-            Backend::Gcp => {
-                let _ = (steps, progress);
-                Err(gcp_pending())
-            }
+            Backend::Gcp(g) => g.apply_all(plan, steps, progress).await,
         }
     }
 
-    pub fn query(
+    pub async fn query(
         &self,
         plan: &Plan,
         rendered: &Rendered,
@@ -139,12 +130,17 @@ impl Backend {
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(l) => l.query(plan, rendered, params),
-            Backend::Gcp => Err(gcp_pending()),
+            Backend::Gcp(_) => {
+                let _ = (plan, rendered, params);
+                bail!(
+                    "queries on the gcp target are not available in this version yet; use --target local"
+                )
+            }
         }
     }
 
-    pub fn status(&self, plan: &Plan) -> Result<StatusReport> {
-        let observed = self.observe(plan)?;
+    pub async fn status(&self, plan: &Plan) -> Result<StatusReport> {
+        let observed = self.observe(plan).await?;
         let resources: Vec<(ResourceId, Observed)> = plan
             .resources
             .iter()
@@ -160,22 +156,33 @@ impl Backend {
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(l) => l.status(plan, &mut report)?,
-            Backend::Gcp => return Err(gcp_pending()),
+            Backend::Gcp(g) => g.status(plan, &mut report).await?,
         }
         Ok(report)
     }
 
-    /// Removes what the plan declares; returns what was removed.
-    pub fn teardown(&self, plan: &Plan) -> Result<Vec<String>> {
+    /// Removes what this project created.
+    pub async fn teardown(&self, plan: &Plan, ui: &Ui) -> Result<TeardownReport> {
         match self {
             #[cfg(feature = "duckdb")]
-            Backend::Local(l) => l.teardown(plan),
-            Backend::Gcp => Err(gcp_pending()),
+            Backend::Local(l) => Ok(TeardownReport {
+                deleted: l.teardown(plan)?,
+                left_alone: vec![],
+                failed: vec![],
+            }),
+            Backend::Gcp(g) => {
+                let r = g.teardown(plan, ui).await?;
+                Ok(TeardownReport {
+                    deleted: r.deleted,
+                    left_alone: r.left_alone,
+                    failed: r.failed,
+                })
+            }
         }
     }
 
     /// A sink for `generate`, and where to resume each stream.
-    pub fn sink(
+    pub async fn sink(
         &self,
         plan: &Plan,
         topics: [&str; 2],
@@ -187,25 +194,26 @@ impl Backend {
                 let resume = l.resume_points(plan, topics, producer)?;
                 Ok((Box::new(l.sink(plan, topics, producer)?), resume))
             }
-            Backend::Gcp => Err(gcp_pending()),
+            Backend::Gcp(_) => {
+                let _ = (plan, topics, producer);
+                bail!(
+                    "publishing to Pub/Sub is not available in this version yet; use --target local"
+                )
+            }
         }
     }
 
     /// Whether anything of this project exists (so `teardown` knows it has work).
-    pub fn any_present(&self, plan: &Plan) -> Result<bool> {
+    pub async fn any_present(&self, plan: &Plan) -> Result<bool> {
         Ok(self
-            .observe(plan)?
+            .observe(plan)
+            .await?
             .iter()
             .any(|o| matches!(o, Observed::Present { owned: true, .. })))
     }
 }
 
-/// Labels say which resources are data (asked about before deletion).
-pub fn holds_data(kind: Kind) -> bool {
-    matches!(kind, Kind::Dataset | Kind::Table | Kind::Topic)
-}
-
-#[allow(dead_code)]
-fn unreachable_target() -> Result<()> {
-    bail!("unreachable")
+/// Whether a resource holds data that teardown asks about before deleting.
+pub fn holds_data(desired: &Desired) -> bool {
+    matches!(desired, Desired::Dataset(_) | Desired::Table(_))
 }

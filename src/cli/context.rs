@@ -4,9 +4,10 @@
 use super::{Global, Target};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
-use crate::plan::{self, Plan};
+use crate::plan::{self, GcpPlacement, Placement, Plan};
 use crate::spec::Project;
 use crate::spec::names;
+use crate::spec::types::GcpTarget;
 use crate::sql::{Dialect, Renderer};
 
 pub struct Context {
@@ -49,30 +50,50 @@ pub fn gcp_project(g: &Global, project: &Project) -> Result<Option<String>> {
 
 pub fn load(g: &Global) -> Result<Context> {
     let project = Project::load(&g.project_file)?;
-    let (dialect, qualifier) = match g.target {
-        Target::Local => (Dialect::DuckDb, String::new()),
-        Target::Gcp => {
-            if project.spec.targets.gcp.is_none() {
-                return Err(Error::usage(format!(
-                    "{} has no `targets.gcp` section: add one (project, region, location) to use --target gcp",
-                    g.project_file.display()
-                )));
-            }
-            let id = gcp_project(g, &project)?.ok_or_else(|| {
-                Error::usage("no GCP project: set `targets.gcp.project` in the spec, pass --project, or export GOOGLE_CLOUD_PROJECT")
-            })?;
-            (Dialect::BigQuery, id)
-        }
+    let placement = placement(g, &project)?;
+    let (dialect, qualifier) = match &placement {
+        Placement::Local => (Dialect::DuckDb, String::new()),
+        Placement::Gcp(p) => (Dialect::BigQuery, p.project.clone()),
     };
     let renderer = Renderer::new(&project, dialect, &qualifier)?;
-    let plan = plan::build(&project, &renderer)?;
-    let backend = Backend::for_target(&project, g.target)?;
+    let plan = plan::build(&project, &renderer, &placement)?;
+    let backend = Backend::for_target(&project, &placement)?;
     Ok(Context {
         project,
         backend,
         renderer,
         plan,
     })
+}
+
+/// Where the plan goes: `--target local`, or the GCP project, region and location.
+pub fn placement(g: &Global, project: &Project) -> Result<Placement> {
+    if g.target == Target::Local {
+        return Ok(Placement::Local);
+    }
+    let Some(target) = project.spec.targets.gcp.as_ref() else {
+        return Err(Error::usage(format!(
+            "{} has no `targets.gcp` section: add one (project, region, location) to use --target gcp",
+            g.project_file.display()
+        )));
+    };
+    let id = gcp_project(g, project)?.ok_or_else(|| {
+        Error::usage("no GCP project: set `targets.gcp.project` in the spec, pass --project, or export GOOGLE_CLOUD_PROJECT")
+    })?;
+    Ok(Placement::Gcp(gcp_placement(project, target, id)))
+}
+
+pub fn gcp_placement(project: &Project, target: &GcpTarget, id: String) -> GcpPlacement {
+    GcpPlacement {
+        temp_bucket: target.temp_bucket.as_ref().map_or_else(
+            || plan::default_temp_bucket(&id, &project.spec.name),
+            |b| b.value.clone(),
+        ),
+        project: id,
+        region: target.region.value.clone(),
+        location: target.location.value.clone(),
+        service_account: target.service_account.as_ref().map(|s| s.value.clone()),
+    }
 }
 
 /// Runs an async backend call from the synchronous CLI.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use super::context::block_on;
 use super::generate::GenerateArgs;
 use super::{Global, Target, context, query};
 use crate::error::Result;
@@ -33,12 +34,12 @@ pub fn run(ui: &Ui, g: &Global, args: DemoArgs) -> Result<u8> {
         ..g.clone()
     };
     let ctx = context::load(&g)?;
-    if !args.keep && ctx.backend.any_present(&ctx.plan)? {
+    if !args.keep && block_on(ctx.backend.any_present(&ctx.plan))? {
         ui.note(format!(
             "Resetting the {} (pass --keep to add to it).",
             ctx.backend.location()
         ));
-        ctx.backend.teardown(&ctx.plan)?;
+        block_on(ctx.backend.teardown(&ctx.plan, ui))?;
     }
     ui.note(ui.bold("1/3 Provisioning topics, pipelines, dataset, tables and views"));
     super::up::run(ui, &g, super::up::UpArgs {})?;

@@ -12,7 +12,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::Global;
-use super::context;
+use super::context::{self, block_on};
 use crate::error::{Error, Result};
 use crate::generate::run::{self, Clock, Options, Sink, Summary};
 use crate::generate::{Model, Pace, Stream, model_config, producer_id};
@@ -214,7 +214,7 @@ pub fn run(ui: &Ui, g: &Global, args: GenerateArgs) -> Result<u8> {
             };
             _lock = lock_generator(&ctx.project)?;
             let topics = [streams.sales.as_str(), streams.inventory.as_str()];
-            let (sink, resume) = ctx.backend.sink(&ctx.plan, topics, &producer)?;
+            let (sink, resume) = block_on(ctx.backend.sink(&ctx.plan, topics, &producer))?;
             opts.resume_after = resume;
             if let Some(after) = resume.iter().flatten().min() {
                 ui.note(format!(

@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::Global;
-use super::context;
+use super::context::{self, block_on};
 use crate::error::Result;
 use crate::plan::diff::{self, Summary};
 use crate::ui::Ui;
@@ -21,7 +21,7 @@ pub struct PlanArgs {
 
 pub fn run(ui: &Ui, g: &Global, args: PlanArgs) -> Result<u8> {
     let ctx = context::load(g)?;
-    let observed = ctx.backend.observe(&ctx.plan)?;
+    let observed = block_on(ctx.backend.observe(&ctx.plan))?;
     let changes: Vec<_> = ctx
         .plan
         .resources

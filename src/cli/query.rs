@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::Global;
-use super::context::{self, Context};
+use super::context::{self, Context, block_on};
 use crate::error::{Error, Result};
 use crate::output::{self, Format, QueryResult};
 use crate::spec::names;
@@ -72,7 +72,7 @@ pub fn run(ui: &Ui, g: &Global, args: QueryArgs) -> Result<u8> {
         ));
         return Ok(0);
     }
-    let mut result = ctx.backend.query(&ctx.plan, &rendered, &params)?;
+    let mut result = block_on(ctx.backend.query(&ctx.plan, &rendered, &params))?;
     if let Some(limit) = args.limit {
         result.rows.truncate(limit);
     }
@@ -170,5 +170,5 @@ pub fn render_named(
 /// Runs a named query with its defaults (for the demo).
 pub fn run_named(ctx: &Context, name: &str) -> Result<QueryResult> {
     let (rendered, params) = render_named(ctx, name, &[])?;
-    Ok(ctx.backend.query(&ctx.plan, &rendered, &params)?)
+    Ok(block_on(ctx.backend.query(&ctx.plan, &rendered, &params))?)
 }

@@ -3,7 +3,7 @@
 use comfy_table::{Table, presets};
 
 use super::Global;
-use super::context;
+use super::context::{self, block_on};
 use crate::error::Result;
 use crate::output::timestamp_text;
 use crate::plan::diff::Observed;
@@ -23,7 +23,7 @@ fn age(us: Option<i64>) -> String {
 
 pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
     let ctx = context::load(g)?;
-    let report = ctx.backend.status(&ctx.plan)?;
+    let report = block_on(ctx.backend.status(&ctx.plan))?;
     let present = report
         .resources
         .iter()

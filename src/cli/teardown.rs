@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::Global;
-use super::context;
+use super::context::{self, block_on};
 use crate::error::{Error, Result};
 use crate::ui::Ui;
 
@@ -17,7 +17,7 @@ pub struct TeardownArgs {
 
 pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
     let ctx = context::load(g)?;
-    if !ctx.backend.any_present(&ctx.plan)? {
+    if !block_on(ctx.backend.any_present(&ctx.plan))? {
         ui.note(format!(
             "Nothing of project `{}` exists on the {}.",
             ctx.project.spec.name,
@@ -38,8 +38,21 @@ pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
             ));
         }
     }
-    for removed in ctx.backend.teardown(&ctx.plan)? {
+    let report = block_on(ctx.backend.teardown(&ctx.plan, ui))?;
+    for removed in &report.deleted {
         println!("{} deleted {removed}", ui.green("✓"));
+    }
+    for kept in &report.left_alone {
+        println!("{} left alone {kept}", ui.yellow("-"));
+    }
+    for failed in &report.failed {
+        println!("{} {failed}", ui.red("✗"));
+    }
+    if !report.failed.is_empty() {
+        return Err(Error::Runtime(anyhow::anyhow!(
+            "{} deletions failed; run `bqflow teardown` again to finish",
+            report.failed.len()
+        )));
     }
     Ok(0)
 }

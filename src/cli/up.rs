@@ -16,7 +16,7 @@ pub struct UpArgs {}
 
 pub fn run(ui: &Ui, g: &Global, _args: UpArgs) -> Result<u8> {
     let ctx = context::load(g)?;
-    let observed = ctx.backend.observe(&ctx.plan)?;
+    let observed = block_on(ctx.backend.observe(&ctx.plan))?;
     let changes: Vec<_> = ctx
         .plan
         .resources
@@ -39,7 +39,7 @@ pub fn run(ui: &Ui, g: &Global, _args: UpArgs) -> Result<u8> {
         ));
     }
     let progress = StepProgress::new(ui, "applying");
-    let outcomes = block_on(ctx.backend.apply(&changes, &progress))?;
+    let outcomes = block_on(ctx.backend.apply(&ctx.plan, &changes, &progress))?;
     let failed = outcomes
         .iter()
         .filter(|(_, o)| matches!(o, Outcome::Failed(_) | Outcome::Skipped(_)))

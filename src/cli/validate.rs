@@ -3,9 +3,10 @@
 //! so SQL mistakes surface before anything is provisioned.
 
 use super::Global;
-use super::context::{PLACEHOLDER_PROJECT, gcp_project};
+use super::context::{PLACEHOLDER_PROJECT, gcp_placement, gcp_project};
 use crate::diagnostic::Diagnostics;
 use crate::error::Result;
+use crate::plan::Placement;
 use crate::plan::{self, Kind};
 use crate::spec::Project;
 use crate::sql::{Dialect, Renderer};
@@ -23,7 +24,13 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
                 found.push(d);
             }
         }
-        match plan::build(&project, &renderer) {
+        let placement = match (dialect, &project.spec.targets.gcp) {
+            (Dialect::BigQuery, Some(target)) => {
+                Placement::Gcp(gcp_placement(&project, target, qualifier.clone()))
+            }
+            _ => Placement::Local,
+        };
+        match plan::build(&project, &renderer, &placement) {
             Ok(plan) => plans.push((dialect, plan, renderer)),
             Err(d) => found.list.extend(d.list),
         }

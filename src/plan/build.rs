@@ -41,10 +41,22 @@ fn id(kind: Kind, name: impl Into<String>) -> ResourceId {
     }
 }
 
-pub fn build(project: &Project, renderer: &Renderer) -> Result<Plan, Diagnostics> {
+/// Pub/Sub keeps unacknowledged messages this long unless told otherwise.
+const DEFAULT_SUBSCRIPTION_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+/// Dataflow temp files are scratch; a lifecycle rule removes what jobs leave behind.
+const TEMP_OBJECTS_DAYS: u32 = 7;
+
+pub fn build(
+    project: &Project,
+    renderer: &Renderer,
+    placement: &Placement,
+) -> Result<Plan, Diagnostics> {
     let spec = &project.spec;
     let dataset = spec.dataset.name.value.clone();
-    let dialect = renderer.dialect();
+    let gcp = match placement {
+        Placement::Gcp(g) => Some(g),
+        Placement::Local => None,
+    };
     let mut resources = Vec::new();
     let mut found = Diagnostics::default();
 
@@ -87,7 +99,10 @@ pub fn build(project: &Project, renderer: &Renderer) -> Result<Plan, Diagnostics
                     .ack_deadline
                     .as_ref()
                     .map_or(DEFAULT_ACK_DEADLINE, |d| d.value),
-                message_retention: s.message_retention.as_ref().map(|d| d.value),
+                message_retention: s
+                    .message_retention
+                    .as_ref()
+                    .map_or(DEFAULT_SUBSCRIPTION_RETENTION, |d| d.value),
                 retry: s.retry_policy.as_ref().map(|r| {
                     (
                         r.minimum_backoff
@@ -111,6 +126,7 @@ pub fn build(project: &Project, renderer: &Renderer) -> Result<Plan, Diagnostics
         deps: vec![],
         desired: Desired::Dataset(DatasetDef {
             name: dataset.clone(),
+            location: gcp.map(|g| g.location.clone()),
             description: spec.dataset.description.as_ref().map(|d| d.value.clone()),
             default_table_expiration: spec
                 .dataset
@@ -165,6 +181,25 @@ pub fn build(project: &Project, renderer: &Renderer) -> Result<Plan, Diagnostics
         }
     }
 
+    // Dataflow jobs need a bucket for temp files (gcp only).
+    let bucket_id = match gcp {
+        Some(g) if spec.pipelines.iter().any(|p| p.via.value == Via::Dataflow) => {
+            let bucket_id = id(Kind::Bucket, g.temp_bucket.as_str());
+            resources.push(Resource {
+                id: bucket_id.clone(),
+                deps: vec![],
+                desired: Desired::Bucket(BucketDef {
+                    name: g.temp_bucket.clone(),
+                    location: g.region.clone(),
+                    delete_after_days: TEMP_OBJECTS_DAYS,
+                }),
+                labels: ownership_labels(project),
+            });
+            Some(bucket_id)
+        }
+        _ => None,
+    };
+
     for p in &spec.pipelines {
         let dead_letter = Project::dead_letter_table(p);
         let dl_id = id(Kind::Table, format!("{dataset}.{dead_letter}"));
@@ -178,7 +213,10 @@ pub fn build(project: &Project, renderer: &Renderer) -> Result<Plan, Diagnostics
         let sub_id = id(Kind::Subscription, p.subscription.as_str());
         resources.push(Resource {
             id: id(Kind::Pipeline, p.name.as_str()),
-            deps: vec![sub_id, table_id, dl_id],
+            deps: [sub_id, table_id, dl_id]
+                .into_iter()
+                .chain(bucket_id.clone().filter(|_| p.via.value == Via::Dataflow))
+                .collect(),
             desired: Desired::Pipeline(PipelineDef {
                 name: p.name.value.clone(),
                 subscription: p.subscription.value.clone(),
@@ -195,6 +233,10 @@ pub fn build(project: &Project, renderer: &Renderer) -> Result<Plan, Diagnostics
                     .dataflow
                     .as_ref()
                     .and_then(|d| d.machine_type.as_ref().map(|m| m.value.clone())),
+                flex_template: p
+                    .dataflow
+                    .as_ref()
+                    .and_then(|d| d.flex_template.as_ref().map(|m| m.value.clone())),
             }),
             labels: ownership_labels(project),
         });
@@ -253,7 +295,6 @@ pub fn build(project: &Project, renderer: &Renderer) -> Result<Plan, Diagnostics
             ),
         ));
     }
-    let _ = dialect;
     found.into_result()?;
     Ok(Plan { resources })
 }

@@ -21,6 +21,7 @@ pub enum Kind {
     Table,
     View,
     Rows,
+    Bucket,
     Pipeline,
 }
 
@@ -33,6 +34,7 @@ impl Kind {
             Kind::Table => "table",
             Kind::View => "view",
             Kind::Rows => "rows",
+            Kind::Bucket => "bucket",
             Kind::Pipeline => "pipeline",
         }
     }
@@ -71,7 +73,49 @@ pub enum Desired {
     Table(TableDef),
     View(ViewDef),
     Rows(RowsDef),
+    Bucket(BucketDef),
     Pipeline(PipelineDef),
+}
+
+/// Where the plan will be applied: the local target, or a GCP project and region.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Placement {
+    Local,
+    Gcp(GcpPlacement),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct GcpPlacement {
+    pub project: String,
+    pub region: String,
+    /// BigQuery dataset location.
+    pub location: String,
+    pub temp_bucket: String,
+    pub service_account: Option<String>,
+}
+
+/// `<project>-<name>-tmp`, or a hashed name when that exceeds the 63 characters a bucket
+/// name may have. Bucket names are global, hence the project id in it.
+pub fn default_temp_bucket(gcp_project: &str, spec_name: &str) -> String {
+    let plain = format!("{gcp_project}-{spec_name}-tmp")
+        .replace(':', "-")
+        .replace('.', "-");
+    if plain.len() <= 63 {
+        return plain;
+    }
+    let hash = plain.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
+    format!("bqflow-{spec_name}-{hash:016x}")
+}
+
+/// The Dataflow temp bucket (gcp only).
+#[derive(Clone, Debug, PartialEq)]
+pub struct BucketDef {
+    pub name: String,
+    pub location: String,
+    /// Objects older than this many days are deleted by a lifecycle rule.
+    pub delete_after_days: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -85,7 +129,8 @@ pub struct SubscriptionDef {
     pub name: String,
     pub topic: String,
     pub ack_deadline: Duration,
-    pub message_retention: Option<Duration>,
+    /// Pub/Sub's default (7 days) when the spec says nothing, so it compares with what exists.
+    pub message_retention: Duration,
     pub retry: Option<(Duration, Duration)>,
     pub dead_letter: Option<(String, u32)>,
     /// Set when a `bigquery-subscription` pipeline writes through this subscription.
@@ -95,6 +140,8 @@ pub struct SubscriptionDef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DatasetDef {
     pub name: String,
+    /// BigQuery location (gcp only; fixed at creation).
+    pub location: Option<String>,
     pub description: Option<String>,
     pub default_table_expiration: Option<Duration>,
 }
@@ -158,6 +205,9 @@ pub struct PipelineDef {
     pub via: Via,
     pub max_workers: Option<u32>,
     pub machine_type: Option<String>,
+    /// A flex template spec (`gs://…`); None launches Google's classic
+    /// `PubSub_Subscription_to_BigQuery` template.
+    pub flex_template: Option<String>,
 }
 
 /// Comparable settings of a resource, as text, by field name.
@@ -174,7 +224,8 @@ impl Desired {
             Desired::Subscription(s) => {
                 f.insert("topic", s.topic.clone());
                 f.insert("ack_deadline", duration(s.ack_deadline));
-                f.insert("message_retention", opt_duration(s.message_retention));
+                f.insert("message_retention", duration(s.message_retention));
+                f.insert("expiration", "never".into());
                 f.insert(
                     "retry_policy",
                     s.retry.map_or("none".into(), |(a, b)| {
@@ -193,6 +244,9 @@ impl Desired {
                 );
             }
             Desired::Dataset(d) => {
+                if let Some(location) = &d.location {
+                    f.insert("location", location.clone());
+                }
                 f.insert("description", d.description.clone().unwrap_or_default());
                 f.insert(
                     "default_table_expiration",
@@ -230,6 +284,13 @@ impl Desired {
             Desired::Rows(r) => {
                 f.insert("fingerprint", r.fingerprint.clone());
             }
+            Desired::Bucket(b) => {
+                f.insert("location", b.location.to_ascii_uppercase());
+                f.insert(
+                    "lifecycle",
+                    format!("delete objects after {} days", b.delete_after_days),
+                );
+            }
             Desired::Pipeline(p) => {
                 f.insert("via", format!("{:?}", p.via).to_lowercase());
                 f.insert("subscription", p.subscription.clone());
@@ -245,6 +306,12 @@ impl Desired {
                 f.insert(
                     "machine_type",
                     p.machine_type.clone().unwrap_or_else(|| "default".into()),
+                );
+                f.insert(
+                    "template",
+                    p.flex_template
+                        .clone()
+                        .unwrap_or_else(|| "PubSub_Subscription_to_BigQuery".into()),
                 );
             }
         }

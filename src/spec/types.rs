@@ -125,6 +125,7 @@ pub struct Endpoints {
     pub storage: Option<Text>,
     pub dataflow: Option<Text>,
     pub serviceusage: Option<Text>,
+    pub resourcemanager: Option<Text>,
 }
 
 /// A Pub/Sub topic.
@@ -350,6 +351,9 @@ pub struct DataflowSettings {
     pub max_workers: Option<Located<u32>>,
     /// e.g. `n1-standard-2`.
     pub machine_type: Option<Text>,
+    /// A flex template spec file (`gs://…/spec.json`) to launch instead of Google's classic
+    /// `PubSub_Subscription_to_BigQuery` template.
+    pub flex_template: Option<Text>,
 }
 
 /// The Black Friday generator (see `bqflow generate --help`).

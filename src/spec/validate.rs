@@ -340,6 +340,15 @@ pub fn check(spec: &Spec, file: &Path, templates_dir: &Path) -> Diagnostics {
                 format!("dead-letter table `{dead_letter}` is used by two pipelines"),
             );
         }
+        if let Some(flex) = p.dataflow.as_ref().and_then(|d| d.flex_template.as_ref())
+            && !flex.starts_with("gs://")
+        {
+            c.error(
+                flex.at,
+                format!("flex_template `{flex}` must be a gs:// path to the template spec"),
+            )
+            .culprit(flex.as_str());
+        }
         if let Some(df) = &p.dataflow {
             if p.via.value != Via::Dataflow {
                 c.error(p.via.at, "`dataflow:` settings need `via: dataflow`");
@@ -403,6 +412,7 @@ fn check_targets(c: &mut Checker, targets: &Targets) {
         &e.storage,
         &e.dataflow,
         &e.serviceusage,
+        &e.resourcemanager,
     ]
     .into_iter()
     .flatten()

@@ -80,8 +80,9 @@ fn physically_exists(wh: &Warehouse, root: &Path, r: &Resource) -> Result<Option
         Desired::Table(t) => Some(relation_exists(wh, &t.dataset, &t.name)?),
         Desired::View(v) => Some(relation_exists(wh, &v.dataset, &v.name)?),
         Desired::Rows(rows) => Some(relation_exists(wh, &rows.dataset, &rows.table)?),
-        // Subscriptions and pipelines exist only as records locally.
-        Desired::Subscription(_) | Desired::Pipeline(_) => None,
+        // Subscriptions and pipelines exist only as records locally; buckets not at all
+        // (local plans have none).
+        Desired::Subscription(_) | Desired::Pipeline(_) | Desired::Bucket(_) => None,
     })
 }
 
@@ -141,7 +142,7 @@ pub fn apply(wh: &Warehouse, root: &Path, change: &Change) -> Result<String> {
             let n = load_dimension(wh, rows)?;
             format!("loaded {n} rows")
         }
-        Desired::Subscription(_) | Desired::Pipeline(_) => {
+        Desired::Subscription(_) | Desired::Pipeline(_) | Desired::Bucket(_) => {
             if creating { "created" } else { "updated" }.to_string()
         }
     };

@@ -1,0 +1,364 @@
+//! BigQuery v2: datasets, tables, views and queries (reference §2; discovery `bigquery.v2.json`).
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::api::{Api, ApiError, Repeat, Request};
+use super::endpoints::Service;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct DatasetReference {
+    pub project_id: String,
+    pub dataset_id: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Dataset {
+    pub dataset_reference: DatasetReference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// int64 as a JSON string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_table_expiration_ms: Option<String>,
+    /// Who may do what; read to grant the Pub/Sub service agent write access.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<Vec<Value>>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TableReference {
+    pub project_id: String,
+    pub dataset_id: String,
+    pub table_id: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub field_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<Field>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Schema {
+    #[serde(default)]
+    pub fields: Vec<Field>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct TimePartitioning {
+    #[serde(rename = "type")]
+    pub partition_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_ms: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct Clustering {
+    #[serde(default)]
+    pub fields: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ViewDefinition {
+    pub query: String,
+    /// Defaults to true on the server: always sent as false.
+    #[serde(default)]
+    pub use_legacy_sql: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Table {
+    pub table_reference: TableReference,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Schema>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_partitioning: Option<TimePartitioning>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustering: Option<Clustering>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewDefinition>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Output only: TABLE, VIEW, …
+    #[serde(default, rename = "type", skip_serializing)]
+    pub table_type: Option<String>,
+    /// Output only; excludes rows still in the streaming buffer.
+    #[serde(default, skip_serializing)]
+    pub num_rows: Option<String>,
+    /// Output only: `{estimatedRows, oldestEntryTime}` while streamed rows are buffered.
+    #[serde(default, skip_serializing)]
+    pub streaming_buffer: Option<serde_json::Value>,
+}
+
+fn dataset_path(project: &str, dataset: &str) -> String {
+    format!("projects/{project}/datasets/{dataset}")
+}
+
+fn table_path(project: &str, dataset: &str, table: &str) -> String {
+    format!("projects/{project}/datasets/{dataset}/tables/{table}")
+}
+
+pub async fn get_dataset(
+    api: &Api,
+    project: &str,
+    dataset: &str,
+) -> Result<Option<Dataset>, ApiError> {
+    api.get(Service::BigQuery, dataset_path(project, dataset))
+        .await
+}
+
+pub async fn insert_dataset(api: &Api, project: &str, ds: &Dataset) -> Result<Dataset, ApiError> {
+    let req = Request::new(
+        Service::BigQuery,
+        Method::POST,
+        format!("projects/{project}/datasets"),
+    )
+    .body(serde_json::to_value(ds).expect("serializable"))
+    .repeat(Repeat::CreateThenSettle);
+    match api.call_as(&req).await {
+        Err(e) if e.conflict() => get_dataset(api, project, &ds.dataset_reference.dataset_id)
+            .await?
+            .ok_or(e),
+        other => other,
+    }
+}
+
+/// Patches only the fields present in `patch`.
+pub async fn patch_dataset(
+    api: &Api,
+    project: &str,
+    dataset: &str,
+    patch: Value,
+) -> Result<Dataset, ApiError> {
+    let req = Request::new(
+        Service::BigQuery,
+        Method::PATCH,
+        dataset_path(project, dataset),
+    )
+    .body(patch);
+    api.call_as(&req).await
+}
+
+pub async fn delete_dataset(api: &Api, project: &str, dataset: &str) -> Result<bool, ApiError> {
+    let req = Request::new(
+        Service::BigQuery,
+        Method::DELETE,
+        dataset_path(project, dataset),
+    )
+    .query("deleteContents", "true");
+    gone(api.call(&req).await)
+}
+
+/// Datasets of the project carrying a label (server-side filter `labels.key:value`).
+pub async fn list_datasets_labelled(
+    api: &Api,
+    project: &str,
+    key: &str,
+    value: &str,
+) -> Result<Vec<String>, ApiError> {
+    let mut names = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut req = Request::new(
+            Service::BigQuery,
+            Method::GET,
+            format!("projects/{project}/datasets"),
+        )
+        .query("filter", format!("labels.{key}:{value}"))
+        .query("maxResults", "1000");
+        if let Some(t) = &token {
+            req = req.query("pageToken", t.clone());
+        }
+        let page = api.call(&req).await?;
+        for d in page
+            .get("datasets")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = d
+                .pointer("/datasetReference/datasetId")
+                .and_then(Value::as_str)
+            {
+                names.push(id.to_string());
+            }
+        }
+        token = page
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(String::from);
+        if token.is_none() {
+            return Ok(names);
+        }
+    }
+}
+
+pub async fn get_table(
+    api: &Api,
+    project: &str,
+    dataset: &str,
+    table: &str,
+) -> Result<Option<Table>, ApiError> {
+    api.get(Service::BigQuery, table_path(project, dataset, table))
+        .await
+}
+
+pub async fn insert_table(api: &Api, project: &str, t: &Table) -> Result<Table, ApiError> {
+    let r = &t.table_reference;
+    let req = Request::new(
+        Service::BigQuery,
+        Method::POST,
+        format!("projects/{project}/datasets/{}/tables", r.dataset_id),
+    )
+    .body(serde_json::to_value(t).expect("serializable"))
+    .repeat(Repeat::CreateThenSettle);
+    match api.call_as(&req).await {
+        Err(e) if e.conflict() => get_table(api, project, &r.dataset_id, &r.table_id)
+            .await?
+            .ok_or(e),
+        other => other,
+    }
+}
+
+pub async fn patch_table(
+    api: &Api,
+    project: &str,
+    dataset: &str,
+    table: &str,
+    patch: Value,
+) -> Result<Table, ApiError> {
+    let req = Request::new(
+        Service::BigQuery,
+        Method::PATCH,
+        table_path(project, dataset, table),
+    )
+    .body(patch);
+    api.call_as(&req).await
+}
+
+pub async fn delete_table(
+    api: &Api,
+    project: &str,
+    dataset: &str,
+    table: &str,
+) -> Result<bool, ApiError> {
+    gone(
+        api.call(&Request::new(
+            Service::BigQuery,
+            Method::DELETE,
+            table_path(project, dataset, table),
+        ))
+        .await,
+    )
+}
+
+fn gone(result: Result<Value, ApiError>) -> Result<bool, ApiError> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) if e.not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// A query job: GoogleSQL, labelled, with a request id so a retry is the same job, and the
+/// first page of results (rows are strings per BigQuery's JSON encoding).
+pub struct QueryOptions<'a> {
+    pub location: &'a str,
+    pub labels: &'a BTreeMap<String, String>,
+    pub maximum_bytes_billed: Option<u64>,
+    pub parameters: Vec<Value>,
+    pub dry_run: bool,
+}
+
+pub async fn query(
+    api: &Api,
+    project: &str,
+    sql: &str,
+    o: &QueryOptions<'_>,
+) -> Result<Value, ApiError> {
+    let mut body = json!({
+        "query": sql,
+        "useLegacySql": false,
+        "location": o.location,
+        "labels": o.labels,
+        "requestId": request_id(),
+        "timeoutMs": 60000,
+        "dryRun": o.dry_run,
+        "formatOptions": { "useInt64Timestamp": true },
+    });
+    if let Some(max) = o.maximum_bytes_billed {
+        body["maximumBytesBilled"] = json!(max.to_string());
+    }
+    if !o.parameters.is_empty() {
+        body["parameterMode"] = json!("NAMED");
+        body["queryParameters"] = json!(o.parameters);
+    }
+    // Same requestId on every attempt: BigQuery runs it at most once.
+    let req = Request::new(
+        Service::BigQuery,
+        Method::POST,
+        format!("projects/{project}/queries"),
+    )
+    .body(body)
+    .repeat(Repeat::Safe);
+    let response = api.call(&req).await?;
+    if let Some(errors) = response
+        .get("errors")
+        .and_then(Value::as_array)
+        .filter(|e| !e.is_empty())
+    {
+        return Err(ApiError {
+            status: 400,
+            code: None,
+            reason: errors[0]
+                .get("reason")
+                .and_then(Value::as_str)
+                .map(String::from),
+            message: errors[0]
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("query failed")
+                .to_string(),
+            call: format!("bigquery POST projects/{project}/queries"),
+        });
+    }
+    Ok(response)
+}
+
+/// ≤ 36 ASCII characters, unique enough per attempt series.
+fn request_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("bqflow-{:x}-{:x}", nanos, std::process::id())
+}

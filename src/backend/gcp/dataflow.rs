@@ -1,0 +1,172 @@
+//! Dataflow v1b3: template launches and job control (reference §3; discovery
+//! `dataflow.v1b3.json`). Regional `projects.locations.*` forms throughout.
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::api::{Api, ApiError, Repeat, Request};
+use super::endpoints::Service;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub current_state: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub create_time: Option<String>,
+}
+
+pub const TERMINAL: &[&str] = &[
+    "JOB_STATE_DONE",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_UPDATED",
+    "JOB_STATE_DRAINED",
+];
+
+impl Job {
+    pub fn state(&self) -> &str {
+        self.current_state.as_deref().unwrap_or("JOB_STATE_UNKNOWN")
+    }
+    pub fn terminal(&self) -> bool {
+        TERMINAL.contains(&self.state())
+    }
+}
+
+/// What to launch: Google's classic template (gcsPath as a query parameter) or a flex template.
+pub enum Template<'a> {
+    Classic { gcs_path: &'a str },
+    Flex { container_spec: &'a str },
+}
+
+fn jobs_path(project: &str, region: &str) -> String {
+    format!("v1b3/projects/{project}/locations/{region}/jobs")
+}
+
+/// Launches; a 409 for an active job of the same name adopts that job (an earlier attempt of
+/// ours, or a run started before).
+pub async fn launch(
+    api: &Api,
+    project: &str,
+    region: &str,
+    template: &Template<'_>,
+    name: &str,
+    parameters: &BTreeMap<String, String>,
+    environment: Value,
+) -> Result<Job, ApiError> {
+    let req = match template {
+        Template::Classic { gcs_path } => Request::new(
+            Service::Dataflow,
+            Method::POST,
+            format!("v1b3/projects/{project}/locations/{region}/templates:launch"),
+        )
+        .query("gcsPath", *gcs_path)
+        .body(json!({ "jobName": name, "parameters": parameters, "environment": environment })),
+        Template::Flex { container_spec } => Request::new(
+            Service::Dataflow,
+            Method::POST,
+            format!("v1b3/projects/{project}/locations/{region}/flexTemplates:launch"),
+        )
+        .body(json!({ "launchParameter": {
+                "jobName": name, "containerSpecGcsPath": container_spec,
+                "parameters": parameters, "environment": environment } })),
+    }
+    .repeat(Repeat::CreateThenSettle);
+    match api.call(&req).await {
+        Ok(response) => serde_json::from_value(response.get("job").cloned().unwrap_or(Value::Null))
+            .map_err(|e| ApiError {
+                status: 0,
+                code: None,
+                reason: None,
+                message: format!("unexpected launch response: {e}"),
+                call: "dataflow launch".into(),
+            }),
+        Err(e) if e.conflict() => active_job(api, project, region, name).await?.ok_or(e),
+        Err(e) => Err(e),
+    }
+}
+
+/// The active job with this name, if any (only one can be active per name and region).
+pub async fn active_job(
+    api: &Api,
+    project: &str,
+    region: &str,
+    name: &str,
+) -> Result<Option<Job>, ApiError> {
+    Ok(list_jobs(api, project, region, "ACTIVE", Some(name))
+        .await?
+        .into_iter()
+        .find(|j| j.name == name && !j.terminal()))
+}
+
+pub async fn list_jobs(
+    api: &Api,
+    project: &str,
+    region: &str,
+    filter: &str,
+    name: Option<&str>,
+) -> Result<Vec<Job>, ApiError> {
+    let mut jobs = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let mut req = Request::new(Service::Dataflow, Method::GET, jobs_path(project, region))
+            .query("filter", filter);
+        if let Some(n) = name {
+            req = req.query("name", n);
+        }
+        if let Some(t) = &token {
+            req = req.query("pageToken", t.clone());
+        }
+        let page = api.call(&req).await?;
+        if let Some(items) = page.get("jobs") {
+            jobs.extend(serde_json::from_value::<Vec<Job>>(items.clone()).unwrap_or_default());
+        }
+        token = page
+            .get("nextPageToken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(String::from);
+        if token.is_none() {
+            return Ok(jobs);
+        }
+    }
+}
+
+pub async fn get_job(
+    api: &Api,
+    project: &str,
+    region: &str,
+    id: &str,
+) -> Result<Option<Job>, ApiError> {
+    api.get(
+        Service::Dataflow,
+        format!("{}/{id}", jobs_path(project, region)),
+    )
+    .await
+}
+
+/// Asks for a new state (`JOB_STATE_DRAINED` or `JOB_STATE_CANCELLED`); no update mask.
+pub async fn request_state(
+    api: &Api,
+    project: &str,
+    region: &str,
+    id: &str,
+    state: &str,
+) -> Result<Job, ApiError> {
+    let req = Request::new(
+        Service::Dataflow,
+        Method::PUT,
+        format!("{}/{id}", jobs_path(project, region)),
+    )
+    .body(json!({ "requestedState": state }));
+    api.call_as(&req).await
+}

@@ -1,0 +1,131 @@
+//! Cloud Storage JSON API: the Dataflow temp bucket (reference §4; discovery `storage.v1.json`).
+
+use std::collections::BTreeMap;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::api::{Api, ApiError, Repeat, Request};
+use super::endpoints::Service;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Bucket {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifecycle: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iam_configuration: Option<Value>,
+}
+
+/// Percent-encodes one path segment (object names may contain `/`).
+pub fn encode_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub async fn get_bucket(api: &Api, name: &str) -> Result<Option<Bucket>, ApiError> {
+    api.get(Service::Storage, format!("b/{}", encode_segment(name)))
+        .await
+}
+
+pub async fn insert_bucket(api: &Api, project: &str, bucket: &Bucket) -> Result<Bucket, ApiError> {
+    let req = Request::new(Service::Storage, Method::POST, "b")
+        .query("project", project)
+        .body(serde_json::to_value(bucket).expect("serializable"))
+        .repeat(Repeat::CreateThenSettle);
+    match api.call_as(&req).await {
+        Err(e) if e.conflict() => get_bucket(api, &bucket.name).await?.ok_or(e),
+        other => other,
+    }
+}
+
+pub async fn patch_bucket(api: &Api, name: &str, patch: Value) -> Result<Bucket, ApiError> {
+    api.call_as(
+        &Request::new(
+            Service::Storage,
+            Method::PATCH,
+            format!("b/{}", encode_segment(name)),
+        )
+        .body(patch),
+    )
+    .await
+}
+
+/// Deletes every object (all versions), then the bucket. Returns the number of objects deleted.
+pub async fn empty_and_delete_bucket(api: &Api, name: &str) -> Result<usize, ApiError> {
+    let mut deleted = 0;
+    loop {
+        let page = api
+            .call(
+                &Request::new(
+                    Service::Storage,
+                    Method::GET,
+                    format!("b/{}/o", encode_segment(name)),
+                )
+                .query("versions", "true"),
+            )
+            .await;
+        let page = match page {
+            Err(e) if e.not_found() => return Ok(deleted),
+            other => other?,
+        };
+        let items: Vec<&Value> = page
+            .get("items")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        if items.is_empty() {
+            break;
+        }
+        for item in items {
+            let Some(object) = item.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let mut req = Request::new(
+                Service::Storage,
+                Method::DELETE,
+                format!("b/{}/o/{}", encode_segment(name), encode_segment(object)),
+            );
+            if let Some(generation) = item.get("generation").and_then(Value::as_str) {
+                req = req.query("generation", generation);
+            }
+            match api.call(&req).await {
+                Ok(_) => deleted += 1,
+                Err(e) if e.not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    match api
+        .call(&Request::new(
+            Service::Storage,
+            Method::DELETE,
+            format!("b/{}", encode_segment(name)),
+        ))
+        .await
+    {
+        Ok(_) => Ok(deleted),
+        Err(e) if e.not_found() => Ok(deleted),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn object_names_are_one_segment() {
+        assert_eq!(super::encode_segment("temp/a b.json"), "temp%2Fa%20b.json");
+    }
+}

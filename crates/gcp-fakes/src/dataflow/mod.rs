@@ -1,0 +1,205 @@
+//! Fake Dataflow v1b3, regional methods only (`projects/{p}/locations/{region}/...`):
+//! classic and flex template launches, jobs list/get, and update for drain and cancel.
+//!
+//! Jobs move through states on a configurable clock ([`DataflowTiming`]), evaluated lazily
+//! whenever a job is read, so no timers run and a test can make a drain never finish.
+//! Every job is a streaming job (the templates bqflow launches are streaming).
+
+mod jobs;
+mod launch;
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value, json};
+
+use crate::discovery::Matched;
+use crate::reply::Reply;
+use crate::server::Api;
+
+/// How long state transitions take; `None` means never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DataflowTiming {
+    /// JOB_STATE_PENDING → JOB_STATE_RUNNING.
+    pub start: Option<Duration>,
+    /// JOB_STATE_DRAINING → JOB_STATE_DRAINED.
+    pub drain: Option<Duration>,
+    /// JOB_STATE_CANCELLING → JOB_STATE_CANCELLED.
+    pub cancel: Option<Duration>,
+}
+
+impl Default for DataflowTiming {
+    fn default() -> DataflowTiming {
+        DataflowTiming {
+            start: Some(Duration::from_millis(200)),
+            drain: Some(Duration::from_millis(500)),
+            cancel: Some(Duration::from_millis(200)),
+        }
+    }
+}
+
+impl DataflowTiming {
+    /// Every transition at once (for tests that only care about end states).
+    pub fn instant() -> DataflowTiming {
+        DataflowTiming {
+            start: Some(Duration::ZERO),
+            drain: Some(Duration::ZERO),
+            cancel: Some(Duration::ZERO),
+        }
+    }
+}
+
+const TERMINAL: &[&str] = &[
+    "JOB_STATE_DONE",
+    "JOB_STATE_FAILED",
+    "JOB_STATE_CANCELLED",
+    "JOB_STATE_UPDATED",
+    "JOB_STATE_DRAINED",
+    "JOB_STATE_STOPPED",
+];
+
+pub(crate) fn is_terminal(state: &str) -> bool {
+    TERMINAL.contains(&state)
+}
+
+pub(crate) struct Job {
+    project: String,
+    location: String,
+    id: String,
+    name: String,
+    labels: Map<String, Value>,
+    /// The gcsPath or containerSpecGcsPath the job was launched from.
+    template: String,
+    parameters: Map<String, Value>,
+    environment: Map<String, Value>,
+    created: DateTime<Utc>,
+    state: &'static str,
+    state_since: Instant,
+    state_time: DateTime<Utc>,
+    requested_state: Option<String>,
+    replace_job_id: Option<String>,
+    replaced_by_job_id: Option<String>,
+    runtime_updatable_params: Option<Value>,
+}
+
+impl Job {
+    fn set_state(&mut self, state: &'static str) {
+        self.state = state;
+        self.state_since = Instant::now();
+        self.state_time = Utc::now();
+    }
+
+    /// Applies the transitions whose time has come.
+    fn advance(&mut self, timing: &DataflowTiming, now: Instant) {
+        loop {
+            let (next, after) = match self.state {
+                "JOB_STATE_PENDING" => ("JOB_STATE_RUNNING", timing.start),
+                "JOB_STATE_DRAINING" => ("JOB_STATE_DRAINED", timing.drain),
+                "JOB_STATE_CANCELLING" => ("JOB_STATE_CANCELLED", timing.cancel),
+                _ => return,
+            };
+            let Some(after) = after else { return };
+            if now.saturating_duration_since(self.state_since) < after {
+                return;
+            }
+            self.state = next;
+            self.state_since += after;
+            self.state_time += chrono::Duration::from_std(after).unwrap_or_default();
+        }
+    }
+
+    fn active(&self) -> bool {
+        !is_terminal(self.state)
+    }
+
+    /// The job as `Job` JSON; `all` adds what JOB_VIEW_ALL shows beyond the summary.
+    fn to_json(&self, all: bool) -> Value {
+        let time = |t: DateTime<Utc>| crate::wire::timestamp(t);
+        let mut v = json!({
+            "id": self.id,
+            "projectId": self.project,
+            "name": self.name,
+            "type": "JOB_TYPE_STREAMING",
+            "currentState": self.state,
+            "currentStateTime": time(self.state_time),
+            "createTime": time(self.created),
+            "startTime": time(self.created),
+            "location": self.location,
+        });
+        if !self.labels.is_empty() {
+            v["labels"] = Value::Object(self.labels.clone());
+        }
+        if let Some(s) = &self.requested_state {
+            v["requestedState"] = s.clone().into();
+        }
+        if let Some(id) = &self.replace_job_id {
+            v["replaceJobId"] = id.clone().into();
+        }
+        if let Some(id) = &self.replaced_by_job_id {
+            v["replacedByJobId"] = id.clone().into();
+        }
+        if let Some(p) = &self.runtime_updatable_params {
+            v["runtimeUpdatableParams"] = p.clone();
+        }
+        if all {
+            // Where real Dataflow echoes pipeline options, template parameters included.
+            let mut options = self.parameters.clone();
+            options.insert("templateLocation".into(), self.template.clone().into());
+            for (k, val) in &self.environment {
+                options.entry(k.clone()).or_insert(val.clone());
+            }
+            v["environment"] = json!({"sdkPipelineOptions": {"options": options}});
+        }
+        v
+    }
+}
+
+pub(crate) struct Dataflow {
+    timing: Mutex<DataflowTiming>,
+    jobs: Mutex<Vec<Job>>,
+}
+
+impl Dataflow {
+    pub fn new(timing: DataflowTiming) -> Dataflow {
+        Dataflow {
+            timing: Mutex::new(timing),
+            jobs: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn set_timing(&self, timing: DataflowTiming) {
+        *self.timing.lock().unwrap_or_else(|e| e.into_inner()) = timing;
+    }
+
+    /// The jobs, transitions applied.
+    fn lock(&self) -> MutexGuard<'_, Vec<Job>> {
+        let timing = *self.timing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        for job in jobs.iter_mut() {
+            job.advance(&timing, now);
+        }
+        jobs
+    }
+
+    /// Every job (JOB_VIEW_ALL), oldest first.
+    pub fn jobs(&self) -> Vec<Value> {
+        self.lock().iter().map(|j| j.to_json(true)).collect()
+    }
+}
+
+impl Api for Dataflow {
+    fn handle(&self, call: &Matched) -> Reply {
+        let outcome = match call.id.as_str() {
+            "dataflow.projects.locations.templates.launch" => self.launch_classic(call),
+            "dataflow.projects.locations.flexTemplates.launch" => self.launch_flex(call),
+            "dataflow.projects.locations.jobs.list" => self.list(call),
+            "dataflow.projects.locations.jobs.get" => self.get(call),
+            "dataflow.projects.locations.jobs.update" => self.update(call),
+            "dataflow.projects.locations.jobs.messages.list" => Ok(json!({})),
+            other => Err(Reply::unimplemented(other)),
+        };
+        Reply::from_outcome(outcome)
+    }
+}

@@ -13,7 +13,22 @@ pub enum Error {
     Usage(String),
     /// Anything that went wrong while doing the work.
     #[error("error: {0:#}")]
-    Runtime(#[from] anyhow::Error),
+    Runtime(anyhow::Error),
+}
+
+/// A problem in what the user configured that only shows while running (an endpoint that does
+/// not answer, say). Raised inside backends as an `anyhow` error; exits with code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UserInput(pub String);
+
+impl From<anyhow::Error> for Error {
+    fn from(e: anyhow::Error) -> Self {
+        match e.downcast::<UserInput>() {
+            Ok(input) => Error::Usage(input.0),
+            Err(e) => Error::Runtime(e),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

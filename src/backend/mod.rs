@@ -162,7 +162,12 @@ impl Backend {
     }
 
     /// Removes what this project created.
-    pub async fn teardown(&self, plan: &Plan, ui: &Ui) -> Result<TeardownReport> {
+    pub async fn teardown(
+        &self,
+        plan: &Plan,
+        ui: &Ui,
+        drain_timeout: std::time::Duration,
+    ) -> Result<TeardownReport> {
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(l) => Ok(TeardownReport {
@@ -171,7 +176,7 @@ impl Backend {
                 failed: vec![],
             }),
             Backend::Gcp(g) => {
-                let r = g.teardown(plan, ui).await?;
+                let r = g.teardown(plan, ui, drain_timeout).await?;
                 Ok(TeardownReport {
                     deleted: r.deleted,
                     left_alone: r.left_alone,

@@ -39,7 +39,10 @@ pub fn run(ui: &Ui, g: &Global, args: DemoArgs) -> Result<u8> {
             "Resetting the {} (pass --keep to add to it).",
             ctx.backend.location()
         ));
-        block_on(ctx.backend.teardown(&ctx.plan, ui))?;
+        block_on(
+            ctx.backend
+                .teardown(&ctx.plan, ui, std::time::Duration::ZERO),
+        )?;
     }
     ui.note(ui.bold("1/3 Provisioning topics, pipelines, dataset, tables and views"));
     super::up::run(ui, &g, super::up::UpArgs {})?;

@@ -13,6 +13,9 @@ pub struct TeardownArgs {
     /// Do not ask for confirmation before deleting data.
     #[arg(short, long)]
     pub yes: bool,
+    /// gcp: how long to wait for Dataflow jobs to drain before cancelling them.
+    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    pub drain_timeout: std::time::Duration,
 }
 
 pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
@@ -38,7 +41,7 @@ pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
             ));
         }
     }
-    let report = block_on(ctx.backend.teardown(&ctx.plan, ui))?;
+    let report = block_on(ctx.backend.teardown(&ctx.plan, ui, args.drain_timeout))?;
     for removed in &report.deleted {
         println!("{} deleted {removed}", ui.green("✓"));
     }

@@ -85,8 +85,11 @@ pub fn build(
             deps.push(id(Kind::Topic, d.topic.as_str()));
             (d.topic.value.clone(), d.max_delivery_attempts.value)
         });
+        // Pub/Sub checks its write access when a BigQuery subscription is created, so the
+        // pipeline step (which grants it) comes first.
         let bigquery_table = bigquery_subscriptions.get(s.name.as_str()).map(|p| {
             deps.push(id(Kind::Table, format!("{dataset}.{}", p.table)));
+            deps.push(id(Kind::Pipeline, p.name.as_str()));
             format!("{dataset}.{}", p.table)
         });
         resources.push(Resource {
@@ -213,10 +216,13 @@ pub fn build(
         let sub_id = id(Kind::Subscription, p.subscription.as_str());
         resources.push(Resource {
             id: id(Kind::Pipeline, p.name.as_str()),
-            deps: [sub_id, table_id, dl_id]
-                .into_iter()
-                .chain(bucket_id.clone().filter(|_| p.via.value == Via::Dataflow))
-                .collect(),
+            deps: match p.via.value {
+                Via::Dataflow => [sub_id, table_id, dl_id]
+                    .into_iter()
+                    .chain(bucket_id.clone())
+                    .collect(),
+                Via::BigquerySubscription => vec![table_id, dl_id],
+            },
             desired: Desired::Pipeline(PipelineDef {
                 name: p.name.value.clone(),
                 subscription: p.subscription.value.clone(),

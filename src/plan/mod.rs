@@ -284,8 +284,9 @@ impl Desired {
             Desired::Rows(r) => {
                 f.insert("fingerprint", r.fingerprint.clone());
             }
+            // The temp bucket's location is where it is created, not compared afterwards: a
+            // job works with temp files elsewhere, so a moved region must not block `up`.
             Desired::Bucket(b) => {
-                f.insert("location", b.location.to_ascii_uppercase());
                 f.insert(
                     "lifecycle",
                     format!("delete objects after {} days", b.delete_after_days),

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary, run as a user would, in scratch copies of the example.
 
 mod bad_input;
+mod gcp;
 mod local;
 mod project_files;
 mod support;

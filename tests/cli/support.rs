@@ -84,11 +84,26 @@ pub struct Done {
 impl Run {
     pub fn new(dir: &Path) -> Run {
         let mut cmd = Command::new(bin());
-        cmd.current_dir(dir)
-            .env_remove("BQFLOW_TARGET")
-            .env_remove("GOOGLE_CLOUD_PROJECT")
-            .env("NO_COLOR", "1");
+        cmd.current_dir(dir).env("NO_COLOR", "1");
+        // Each test says which peers it talks to; nothing leaks in from the caller's shell.
+        for var in [
+            "BQFLOW_TARGET",
+            "GOOGLE_CLOUD_PROJECT",
+            "PUBSUB_EMULATOR_HOST",
+            "BIGQUERY_EMULATOR_HOST",
+            "STORAGE_EMULATOR_HOST",
+            "BQFLOW_DATAFLOW_ENDPOINT",
+            "BQFLOW_SERVICEUSAGE_ENDPOINT",
+            "BQFLOW_RESOURCEMANAGER_ENDPOINT",
+        ] {
+            cmd.env_remove(var);
+        }
         Run { cmd, shown: vec![] }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Run {
+        self.cmd.env(key, value);
+        self
     }
 
     pub fn args(mut self, args: &[&str]) -> Run {

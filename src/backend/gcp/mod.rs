@@ -17,6 +17,7 @@ use anyhow::{Result, anyhow, bail};
 use futures_util::stream::{self, StreamExt};
 
 use super::{PipelineReport, StatusReport, TableReport};
+use crate::error::UserInput;
 use crate::plan::build::{MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL};
 use crate::plan::dag::{self, Outcome, Progress, Step};
 use crate::plan::diff::{Change, Observed};
@@ -28,6 +29,8 @@ use endpoints::{Endpoints, Service};
 
 /// Table label holding the fingerprint of the dimension rows loaded into it.
 pub const ROWS_LABEL: &str = "bqflow-rows";
+/// View label holding the fingerprint of the SQL bqflow wrote.
+pub const SQL_LABEL: &str = "bqflow-sql";
 
 /// Requests in flight at once. BigQuery allows 100 requests/s per method and user; this stays
 /// well inside while making a wide plan finish in a few round trips.
@@ -44,7 +47,9 @@ pub struct Gcp {
     pub spec_name: String,
     pub maximum_bytes_billed: Option<u64>,
     pub concurrency: usize,
-    pub drain_timeout: Duration,
+    /// Set once the endpoints, credentials and APIs have been checked.
+    checked: tokio::sync::OnceCell<()>,
+    /// How often job states are polled while draining.
     pub poll: Duration,
 }
 
@@ -81,7 +86,7 @@ impl Gcp {
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(CONCURRENCY)
                 .max(1),
-            drain_timeout: ms("BQFLOW_DRAIN_TIMEOUT_MS", 10 * 60 * 1000),
+            checked: tokio::sync::OnceCell::new(),
             poll: ms("BQFLOW_POLL_MS", 5000),
         })
     }
@@ -123,7 +128,16 @@ impl Gcp {
     }
 
     /// Before any write: credentials work and the APIs the plan needs are enabled.
+    /// Done once per process, before the first call that reads or writes resources.
     pub async fn preflight(&self, plan: &Plan) -> Result<()> {
+        self.checked
+            .get_or_try_init(|| self.check(plan))
+            .await
+            .map(|_| ())
+    }
+
+    async fn check(&self, plan: &Plan) -> Result<()> {
+        self.check_endpoints().await?;
         self.api.check_credentials().await.map_err(|e| anyhow!(e))?;
         let mut needed = vec![Service::PubSub, Service::BigQuery];
         let pipelines = plan.resources.iter().filter_map(|r| match &r.desired {
@@ -155,9 +169,52 @@ impl Gcp {
         }
     }
 
+    /// Overridden endpoints (emulators, fakes) must answer: a typo in a port is the user's to
+    /// fix, and says so at once instead of after a retry deadline.
+    async fn check_endpoints(&self) -> Result<()> {
+        for service in Service::ALL {
+            let endpoint = self.api.endpoints.get(service);
+            if !endpoint.overridden {
+                continue;
+            }
+            let Ok(url) = reqwest::Url::parse(&endpoint.base) else {
+                return Err(UserInput(format!(
+                    "{} endpoint `{}` (from {}) is not a URL",
+                    service.name(),
+                    endpoint.base,
+                    endpoint.source
+                ))
+                .into());
+            };
+            let address = (
+                url.host_str().unwrap_or_default().to_string(),
+                url.port_or_known_default().unwrap_or(80),
+            );
+            let connect = tokio::time::timeout(
+                Duration::from_secs(5),
+                tokio::net::TcpStream::connect(address),
+            )
+            .await;
+            if !matches!(connect, Ok(Ok(_))) {
+                let why = match connect {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => "no answer within 5 s".into(),
+                };
+                return Err(UserInput(format!(
+                    "cannot reach the {} endpoint {} (set by {}): {why}",
+                    service.name(),
+                    endpoint.base,
+                    endpoint.source
+                ))
+                .into());
+            }
+        }
+        Ok(())
+    }
+
     /// What exists, per plan resource, read concurrently.
     pub async fn observe(&self, plan: &Plan) -> Result<Vec<Observed>> {
-        self.api.check_credentials().await.map_err(|e| anyhow!(e))?;
+        self.preflight(plan).await?;
         let results: Vec<Result<Observed>> =
             stream::iter(plan.resources.iter().map(|r| self.observe_one(r)))
                 .buffered(self.concurrency)
@@ -172,9 +229,7 @@ impl Gcp {
         steps: Vec<Step<&Change>>,
         progress: &dyn Progress,
     ) -> Result<Vec<(ResourceId, Outcome)>> {
-        if !steps.is_empty() {
-            self.preflight(plan).await?;
-        }
+        self.preflight(plan).await?;
         Ok(dag::run(steps, self.concurrency, progress, |c| self.apply_one(c)).await)
     }
 

@@ -11,7 +11,7 @@ use super::bigquery::{self as bq, Field};
 use super::dataflow::{self, Template};
 use super::pubsub;
 use super::storage;
-use super::{Gcp, ROWS_LABEL};
+use super::{Gcp, ROWS_LABEL, SQL_LABEL};
 use crate::generate::{Model, dimensions};
 use crate::plan::build::{MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL};
 use crate::plan::diff::{Action, Change, Observed};
@@ -59,10 +59,10 @@ impl Gcp {
     }
 
     fn present(&self, labels: &BTreeMap<String, String>, mut fields: Fields) -> Observed {
-        // The dimension fingerprint is bookkeeping, not a label the user declared.
+        // Fingerprints are bookkeeping, not labels the user declared.
         let shown: Labels = labels
             .iter()
-            .filter(|(k, _)| k.as_str() != ROWS_LABEL)
+            .filter(|(k, _)| k.as_str() != ROWS_LABEL && k.as_str() != SQL_LABEL)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         fields.insert("labels", labels_text(&shown));
@@ -112,21 +112,28 @@ impl Gcp {
             },
             Desired::Table(t) => match bq::get_table(&self.api, p, &t.dataset, &t.name).await? {
                 None => Observed::Missing,
-                Some(table) => self.present(&table.labels, table_fields(&table)),
+                Some(table) => self.present(&table.labels, table_fields(&table, t)),
             },
             Desired::View(v) => match bq::get_table(&self.api, p, &v.dataset, &v.name).await? {
                 None => Observed::Missing,
                 Some(table) => {
                     let mut f = Fields::new();
                     f.insert("description", table.description.clone().unwrap_or_default());
-                    f.insert(
-                        "sql",
-                        table
-                            .view
-                            .as_ref()
-                            .map(|v| v.query.clone())
-                            .unwrap_or_default(),
-                    );
+                    // The SQL as BigQuery returns it; where a server does not return it (some
+                    // emulators), the fingerprint label written with it stands in.
+                    let returned = table
+                        .view
+                        .as_ref()
+                        .map(|v| v.query.clone())
+                        .filter(|q| !q.is_empty());
+                    let sql = match returned {
+                        Some(sql) => sql,
+                        None if table.labels.get(SQL_LABEL) == Some(&fingerprint_label(&v.sql)) => {
+                            v.sql.clone()
+                        }
+                        None => "(not readable)".into(),
+                    };
+                    f.insert("sql", sql);
                     self.present(&table.labels, f)
                 }
             },
@@ -156,14 +163,6 @@ impl Gcp {
                 None => Observed::Missing,
                 Some(bucket) => {
                     let mut f = Fields::new();
-                    f.insert(
-                        "location",
-                        bucket
-                            .location
-                            .clone()
-                            .unwrap_or_default()
-                            .to_ascii_uppercase(),
-                    );
                     let age = bucket
                         .lifecycle
                         .as_ref()
@@ -315,9 +314,9 @@ impl Gcp {
                     "retryPolicy",
                     "deadLetterPolicy",
                 ];
-                if body.bigquery_config.is_some() {
-                    mask.push("bigqueryConfig");
-                }
+                // Always in the mask: absent in the body, it turns a BigQuery subscription back
+                // into a pull one when the spec says so.
+                mask.push("bigqueryConfig");
                 pubsub::patch_subscription(&self.api, p, &s.name, &body, &mask).await?;
                 Ok(format!("updated {}", changed(change)))
             }
@@ -363,8 +362,10 @@ impl Gcp {
                 Ok(format!("updated {}", changed(change)))
             }
             Desired::View(v) => {
+                let mut labels = labels.clone();
+                labels.insert(SQL_LABEL.into(), fingerprint_label(&v.sql));
                 if create {
-                    bq::insert_table(&self.api, p, &view_body(p, v, labels)).await?;
+                    bq::insert_table(&self.api, p, &view_body(p, v, &labels)).await?;
                     return Ok("created".into());
                 }
                 bq::patch_table(
@@ -381,7 +382,17 @@ impl Gcp {
             Desired::Bucket(b) => {
                 let body = bucket_body(b, labels);
                 if create {
-                    storage::insert_bucket(&self.api, p, &body).await?;
+                    let made = storage::insert_bucket(&self.api, p, &body).await?;
+                    // Labels are what teardown trusts: if the server dropped them on insert
+                    // (gcp-storage-emulator does), set them again before reporting success.
+                    if made.labels != body.labels {
+                        storage::patch_bucket(
+                            &self.api,
+                            &b.name,
+                            json!({ "labels": labels, "lifecycle": body.lifecycle }),
+                        )
+                        .await?;
+                    }
                     return Ok("created".into());
                 }
                 storage::patch_bucket(
@@ -760,14 +771,22 @@ fn table_body(project: &str, t: &TableDef, labels: &Labels) -> bq::Table {
     }
 }
 
-fn table_fields(table: &bq::Table) -> Fields {
+fn table_fields(table: &bq::Table, desired: &TableDef) -> Fields {
     let mut f = Fields::new();
     f.insert("description", table.description.clone().unwrap_or_default());
-    let columns: Vec<ColumnDef> = table
+    let mut columns: Vec<ColumnDef> = table
         .schema
         .as_ref()
         .map(|s| s.fields.iter().map(column_def).collect())
         .unwrap_or_default();
+    // A server that does not echo NUMERIC precision and scale (some emulators) cannot show a
+    // difference there: take the declared ones rather than report a change that is none.
+    for c in columns.iter_mut().filter(|c| c.bigquery_type == "NUMERIC") {
+        let declared = desired.columns.iter().find(|d| d.name == c.name);
+        if let Some(d) = declared.filter(|d| d.bigquery_type.starts_with("NUMERIC")) {
+            c.bigquery_type = d.bigquery_type.clone();
+        }
+    }
     f.insert("columns", columns_text(&columns));
     f.insert(
         "partitioning",

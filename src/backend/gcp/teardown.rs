@@ -3,9 +3,9 @@
 //! and the temp bucket — in that order, each phase concurrently. Anything without this project's
 //! labels is reported and left alone. Re-running after a failure finishes the job.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
 use futures_util::future::join_all;
 
 use super::{Gcp, bigquery as bq, dataflow, pubsub, storage};
@@ -32,8 +32,7 @@ impl Gcp {
             .any(|o| matches!(o, Observed::Present { owned: true, .. })))
     }
 
-    pub async fn teardown(&self, plan: &Plan, ui: &Ui) -> Result<Report> {
-        self.api.check_credentials().await.map_err(|e| anyhow!(e))?;
+    pub async fn teardown(&self, plan: &Plan, ui: &Ui, drain_timeout: Duration) -> Result<Report> {
         let observed = self.observe(plan).await?;
         let mut report = Report::default();
         let mut owned = |kind: Kind| -> Vec<String> {
@@ -66,7 +65,7 @@ impl Gcp {
         self.sweep_pubsub(&mut topics, &mut subscriptions).await?;
 
         // 1. Jobs first, so nothing writes into what is deleted next.
-        self.stop_jobs(ui, &mut report).await?;
+        self.stop_jobs(ui, drain_timeout, &mut report).await?;
 
         // 2. Subscriptions (a topic's subscriptions survive its deletion otherwise).
         let results = join_all(
@@ -153,7 +152,7 @@ impl Gcp {
 
     /// Drains every active job carrying this project's labels, with progress; cancels the ones
     /// still running when the drain timeout passes.
-    async fn stop_jobs(&self, ui: &Ui, report: &mut Report) -> Result<()> {
+    async fn stop_jobs(&self, ui: &Ui, drain_timeout: Duration, report: &mut Report) -> Result<()> {
         let jobs: Vec<dataflow::Job> =
             dataflow::list_jobs(&self.api, &self.project, &self.region, "ACTIVE", None)
                 .await?
@@ -199,10 +198,10 @@ impl Gcp {
             if running.is_empty() {
                 return Ok(());
             }
-            if !cancelled && start.elapsed() >= self.drain_timeout {
+            if !cancelled && start.elapsed() >= drain_timeout {
                 ui.warn(format!(
-                    "drain did not finish within {:?}: cancelling",
-                    self.drain_timeout
+                    "drain did not finish within {}: cancelling",
+                    humantime::format_duration(drain_timeout)
                 ));
                 for j in &running {
                     dataflow::request_state(

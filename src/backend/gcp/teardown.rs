@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use futures_util::future::join_all;
+use futures_util::stream::{self, StreamExt};
 
 use super::{Gcp, bigquery as bq, dataflow, pubsub, storage};
 use crate::plan::build::PROJECT_LABEL;
@@ -55,7 +55,7 @@ impl Gcp {
         };
         let mut subscriptions = owned(Kind::Subscription);
         let mut topics = owned(Kind::Topic);
-        let datasets = owned(Kind::Dataset);
+        let mut datasets = owned(Kind::Dataset);
         let buckets = owned(Kind::Bucket);
         let tables: Vec<String> = owned(Kind::Table)
             .into_iter()
@@ -63,61 +63,29 @@ impl Gcp {
             .collect();
         // Leftovers renamed out of the spec still carry the label: sweep them too.
         self.sweep_pubsub(&mut topics, &mut subscriptions).await?;
+        self.sweep_datasets(&mut datasets).await?;
 
         // 1. Jobs first, so nothing writes into what is deleted next.
         self.stop_jobs(ui, drain_timeout, &mut report).await?;
 
         // 2. Subscriptions (a topic's subscriptions survive its deletion otherwise).
-        let results = join_all(
-            subscriptions
-                .iter()
-                .map(|s| pubsub::delete_subscription(&self.api, &self.project, s)),
-        )
-        .await;
-        record(&mut report, "subscription", &subscriptions, results);
+        let first: Vec<Deletion> = subscriptions
+            .into_iter()
+            .map(Deletion::Subscription)
+            .collect();
+        self.delete_all(&first, &mut report).await;
 
-        // 3. Topics, the dataset (with its contents) and the bucket, all at once.
-        let dataset_names: Vec<String> = datasets.clone();
-        let lone_tables: Vec<String> = if dataset_names.is_empty() {
-            tables
-        } else {
-            vec![]
-        };
-        let (t, d, l, b) = tokio::join!(
-            join_all(
-                topics
-                    .iter()
-                    .map(|t| pubsub::delete_topic(&self.api, &self.project, t))
-            ),
-            join_all(
-                dataset_names
-                    .iter()
-                    .map(|d| bq::delete_dataset(&self.api, &self.project, d))
-            ),
-            join_all(lone_tables.iter().map(|t| {
-                let (ds, table) = t.split_once('.').unwrap_or(("", t));
-                bq::delete_table(&self.api, &self.project, ds, table)
-            })),
-            join_all(
-                buckets
-                    .iter()
-                    .map(|b| storage::empty_and_delete_bucket(&self.api, b))
-            ),
-        );
-        record(&mut report, "topic", &topics, t);
-        record(
-            &mut report,
-            "dataset (with its tables and views)",
-            &dataset_names,
-            d,
-        );
-        record(&mut report, "table", &lone_tables, l);
-        for (name, result) in buckets.iter().zip(b) {
-            match result {
-                Ok(n) => report.deleted.push(format!("bucket {name} ({n} objects)")),
-                Err(e) => report.failed.push(format!("bucket {name}: {e}")),
-            }
-        }
+        // 3. Topics, the dataset (with its contents) or our tables in someone else's
+        //    dataset, and the bucket.
+        let lone_tables = if datasets.is_empty() { tables } else { vec![] };
+        let second: Vec<Deletion> = topics
+            .into_iter()
+            .map(Deletion::Topic)
+            .chain(datasets.into_iter().map(Deletion::Dataset))
+            .chain(lone_tables.into_iter().map(Deletion::Table))
+            .chain(buckets.into_iter().map(Deletion::Bucket))
+            .collect();
+        self.delete_all(&second, &mut report).await;
         Ok(report)
     }
 
@@ -127,16 +95,40 @@ impl Gcp {
         subscriptions: &mut Vec<String>,
     ) -> Result<()> {
         let ours = |labels: &std::collections::BTreeMap<String, String>| self.owned_labels(labels);
-        for t in pubsub::list_topics(&self.api, &self.project).await? {
+        let (all_topics, all_subscriptions) = tokio::join!(
+            pubsub::list_topics(&self.api, &self.project),
+            pubsub::list_subscriptions(&self.api, &self.project)
+        );
+        for t in all_topics? {
             let name = t.name.rsplit('/').next().unwrap_or_default().to_string();
             if ours(&t.labels) && !topics.contains(&name) {
                 topics.push(name);
             }
         }
-        for s in pubsub::list_subscriptions(&self.api, &self.project).await? {
+        for s in all_subscriptions? {
             let name = s.name.rsplit('/').next().unwrap_or_default().to_string();
             if ours(&s.labels) && !subscriptions.contains(&name) {
                 subscriptions.push(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Datasets listed under this project's label. Each is read back and its labels checked
+    /// before it joins the list: a server that ignores the list filter (some emulators do)
+    /// must not turn a sweep into deleting someone else's data.
+    async fn sweep_datasets(&self, datasets: &mut Vec<String>) -> Result<()> {
+        let listed =
+            bq::list_datasets_labelled(&self.api, &self.project, PROJECT_LABEL, &self.spec_name)
+                .await?;
+        for name in listed {
+            if datasets.contains(&name) {
+                continue;
+            }
+            if let Some(ds) = bq::get_dataset(&self.api, &self.project, &name).await?
+                && self.owned_labels(&ds.labels)
+            {
+                datasets.push(name);
             }
         }
         Ok(())
@@ -162,25 +154,34 @@ impl Gcp {
         if jobs.is_empty() {
             return Ok(());
         }
+        let to_drain = jobs
+            .iter()
+            .filter(|j| !matches!(j.state(), "JOB_STATE_DRAINING" | "JOB_STATE_CANCELLING"));
+        let drains = to_drain.map(|j| {
+            dataflow::request_state(
+                &self.api,
+                &self.project,
+                &self.region,
+                &j.id,
+                "JOB_STATE_DRAINED",
+            )
+        });
+        for result in futures_util::future::join_all(drains).await {
+            result?;
+        }
         for j in &jobs {
-            if !matches!(j.state(), "JOB_STATE_DRAINING" | "JOB_STATE_CANCELLING") {
-                dataflow::request_state(
-                    &self.api,
-                    &self.project,
-                    &self.region,
-                    &j.id,
-                    "JOB_STATE_DRAINED",
-                )
-                .await?;
-            }
             ui.note(format!("draining Dataflow job {} ({})", j.name, j.id));
         }
         let start = Instant::now();
         let mut cancelled = false;
         loop {
             let mut running = Vec::new();
-            for j in &jobs {
-                match dataflow::get_job(&self.api, &self.project, &self.region, &j.id).await? {
+            let polls = jobs
+                .iter()
+                .map(|j| dataflow::get_job(&self.api, &self.project, &self.region, &j.id));
+            let states = futures_util::future::join_all(polls).await;
+            for (j, state) in jobs.iter().zip(states) {
+                match state? {
                     Some(now) if !now.terminal() => running.push(now),
                     Some(now) => {
                         let line = format!(
@@ -239,17 +240,66 @@ fn name_of(desired: &Desired, id: &str) -> String {
     }
 }
 
-fn record(
-    report: &mut Report,
-    what: &str,
-    names: &[String],
-    results: Vec<Result<bool, super::api::ApiError>>,
-) {
-    for (name, result) in names.iter().zip(results) {
-        match result {
-            Ok(true) => report.deleted.push(format!("{what} {name}")),
-            Ok(false) => {}
-            Err(e) => report.failed.push(format!("{what} {name}: {e}")),
+/// One thing teardown deletes.
+enum Deletion {
+    Subscription(String),
+    Topic(String),
+    /// With its tables and views.
+    Dataset(String),
+    /// `dataset.table`, when the dataset is not ours.
+    Table(String),
+    /// Emptied first.
+    Bucket(String),
+}
+
+impl Gcp {
+    /// Deletes, at most `concurrency` at a time; records what went and what failed. Something
+    /// already gone counts as done (a re-run after a partial failure finishes the job).
+    async fn delete_all(&self, items: &[Deletion], report: &mut Report) {
+        let results: Vec<(String, Result<Option<String>, super::api::ApiError>)> =
+            stream::iter(items.iter().map(|d| self.delete(d)))
+                .buffered(self.concurrency)
+                .collect()
+                .await;
+        for (what, result) in results {
+            match result {
+                Ok(Some(done)) => report.deleted.push(done),
+                Ok(None) => {}
+                Err(e) => report.failed.push(format!("{what}: {e}")),
+            }
+        }
+    }
+
+    async fn delete(&self, d: &Deletion) -> (String, Result<Option<String>, super::api::ApiError>) {
+        let (api, p) = (&self.api, self.project.as_str());
+        let gone = |what: String, r: Result<bool, super::api::ApiError>| {
+            (what.clone(), r.map(|deleted| deleted.then_some(what)))
+        };
+        match d {
+            Deletion::Subscription(s) => gone(
+                format!("subscription {s}"),
+                pubsub::delete_subscription(api, p, s).await,
+            ),
+            Deletion::Topic(t) => gone(format!("topic {t}"), pubsub::delete_topic(api, p, t).await),
+            Deletion::Dataset(ds) => gone(
+                format!("dataset {ds} (with its tables and views)"),
+                bq::delete_dataset(api, p, ds).await,
+            ),
+            Deletion::Table(t) => {
+                let (ds, table) = t.split_once('.').unwrap_or(("", t));
+                gone(
+                    format!("table {t}"),
+                    bq::delete_table(api, p, ds, table).await,
+                )
+            }
+            Deletion::Bucket(b) => {
+                let what = format!("bucket {b}");
+                let r = storage::empty_and_delete_bucket(api, b).await;
+                (
+                    what.clone(),
+                    r.map(|n| Some(format!("{what} ({n} objects)"))),
+                )
+            }
         }
     }
 }

@@ -23,8 +23,16 @@
 //!
 //! The servers run on a thread of their own with their own tokio runtime, so they work
 //! from plain `#[test]`s and from `#[tokio::test]`s alike; dropping [`Fakes`] stops them.
+//!
+//! With a BigQuery [`Upstream`], the fakes also move data (module `delivery`):
+//! Dataflow `PubSub_Subscription_to_BigQuery` jobs and Pub/Sub BigQuery subscriptions write
+//! published messages into the upstream's tables, dead-lettering those that do not fit.
+//! [`Fakes::delivery_stats`] counts the outcomes and [`Fakes::wait_delivered`] waits for them.
+//! These writes go straight to the upstream: they are not in [`Fakes::requests`] and no
+//! injected fault applies to them.
 
 mod dataflow;
+mod delivery;
 pub mod discovery;
 mod faults;
 mod fieldmask;
@@ -39,6 +47,7 @@ mod server;
 mod serviceusage;
 mod wire;
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -48,6 +57,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use dataflow::DataflowTiming;
+pub use delivery::DeliveryStats;
 pub use discovery::Service;
 pub use faults::{FaultKind, FaultRule, Faults, Trigger};
 pub use pubsub::PublishedMessage;
@@ -95,6 +105,8 @@ pub struct Config {
     /// Keep request bodies in [`Fakes::requests`] (turn off for long benchmarks).
     pub record_bodies: bool,
     /// Keep published messages for [`Fakes::published`] and pull (turn off for benchmarks).
+    /// Subscriptions with a consumer (BigQuery subscriptions, inputs of live Dataflow jobs)
+    /// queue messages either way while a BigQuery upstream exists.
     pub keep_messages: bool,
 }
 
@@ -129,6 +141,7 @@ pub struct Fakes {
     servers: Vec<(Arc<Server>, SocketAddr)>,
     pubsub: Arc<pubsub::PubSub>,
     dataflow: Arc<dataflow::Dataflow>,
+    delivery: Option<Arc<delivery::Delivery>>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -141,8 +154,27 @@ impl Fakes {
             &config.disabled_services,
             config.record_bodies,
         ));
-        let pubsub = Arc::new(pubsub::PubSub::new(hub.clone(), config.keep_messages));
-        let dataflow = Arc::new(dataflow::Dataflow::new(config.dataflow));
+        // The first BigQuery upstream is where pipelines deliver.
+        let bigquery = config
+            .upstreams
+            .iter()
+            .find(|u| u.service == Service::BigQuery);
+        let pubsub = Arc::new(pubsub::PubSub::new(
+            hub.clone(),
+            config.keep_messages,
+            bigquery.is_some(),
+        ));
+        let dataflow = Arc::new(dataflow::Dataflow::new(
+            config.dataflow,
+            bigquery.map(|_| pubsub.clone()),
+        ));
+        let delivery = bigquery.map(|up| {
+            Arc::new(delivery::Delivery::new(
+                pubsub.clone(),
+                dataflow.clone(),
+                &up.url,
+            ))
+        });
         let mut handlers: Vec<(String, Service, Handler)> = vec![
             (
                 "pubsub".into(),
@@ -174,9 +206,14 @@ impl Fakes {
             handlers.push((up.name.clone(), up.service, Handler::Proxy(proxy)));
         }
 
+        let delivery_upstream = bigquery.map(|u| u.name.clone());
         let mut servers = Vec::new();
         let mut listeners = Vec::new();
         for (i, (name, service, handler)) in handlers.into_iter().enumerate() {
+            let observer: Option<Arc<dyn server::Observe>> = match &delivery {
+                Some(d) if delivery_upstream.as_ref() == Some(&name) => Some(d.clone()),
+                _ => None,
+            };
             let port = match config.port {
                 0 => 0,
                 base => base.checked_add(i as u16).ok_or_else(|| {
@@ -193,6 +230,7 @@ impl Fakes {
                 handler,
                 plan: Mutex::new(FaultPlan::new(config.faults.clone())),
                 hub: hub.clone(),
+                observer,
             });
             listeners.push((listener, server.clone()));
             servers.push((server, addr));
@@ -205,6 +243,7 @@ impl Fakes {
             .build()?;
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
+        let worker = delivery.clone();
         let thread = std::thread::Builder::new()
             .name("gcp-fakes".into())
             .spawn(move || {
@@ -217,6 +256,9 @@ impl Fakes {
                                 return;
                             }
                         }
+                    }
+                    if let Some(d) = worker {
+                        drop(tokio::spawn(d.run()));
                     }
                     let _ = ready_tx.send(Ok(()));
                     let _ = stopped.await;
@@ -231,6 +273,7 @@ impl Fakes {
             servers,
             pubsub,
             dataflow,
+            delivery,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
@@ -378,6 +421,39 @@ impl Fakes {
     /// All Dataflow jobs (JOB_VIEW_ALL JSON), oldest first, with state transitions applied.
     pub fn dataflow_jobs(&self) -> Vec<Value> {
         self.dataflow.jobs()
+    }
+
+    /// What pipelines did with the messages meant for each table, by `P.DS.T`. Empty without
+    /// a BigQuery upstream.
+    pub fn delivery_stats(&self) -> BTreeMap<String, DeliveryStats> {
+        self.delivery
+            .as_ref()
+            .map(|d| d.stats())
+            .unwrap_or_default()
+    }
+
+    /// Rows written to a table (`P.DS.T`, `P:DS.T`, or `DS.T` in the configured project).
+    pub fn delivered(&self, table: &str) -> usize {
+        self.table_stats(table).delivered
+    }
+
+    /// Messages meant for a table that were dead-lettered instead (dead-letter table or topic).
+    pub fn dead_lettered(&self, table: &str) -> usize {
+        self.table_stats(table).dead_lettered
+    }
+
+    fn table_stats(&self, table: &str) -> DeliveryStats {
+        let key =
+            delivery::table_key(table).unwrap_or_else(|| format!("{}.{table}", self.project()));
+        self.delivery_stats().remove(&key).unwrap_or_default()
+    }
+
+    /// Blocks until every message published so far has been taken by its consumers (written,
+    /// dead-lettered or counted as failed), or `timeout` passes; false on timeout. Messages of
+    /// a job that is still PENDING count as not yet taken; those of a drained or cancelled
+    /// job, or of a subscription without a consumer, do not count.
+    pub fn wait_delivered(&self, timeout: Duration) -> bool {
+        self.delivery.as_ref().is_none_or(|d| d.wait(timeout))
     }
 
     pub fn set_dataflow_timing(&self, timing: DataflowTiming) {

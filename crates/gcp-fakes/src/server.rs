@@ -107,6 +107,12 @@ pub(crate) trait Forward: Send + Sync {
     ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
 }
 
+/// Sees the client's requests that a proxy forwarded successfully (the delivery worker
+/// watches BigQuery schema changes this way).
+pub(crate) trait Observe: Send + Sync {
+    fn observe(&self, call: &Matched);
+}
+
 pub(crate) enum Handler {
     Fake(Arc<dyn Api>),
     Proxy(Arc<dyn Forward>),
@@ -118,6 +124,7 @@ pub(crate) struct Server {
     pub handler: Handler,
     pub plan: Mutex<FaultPlan>,
     pub hub: Arc<Hub>,
+    pub observer: Option<Arc<dyn Observe>>,
 }
 
 impl Server {
@@ -148,7 +155,15 @@ impl Server {
     ) -> Reply {
         match &self.handler {
             Handler::Fake(api) => api.handle(matched),
-            Handler::Proxy(p) => p.forward(parts, body).await,
+            Handler::Proxy(p) => {
+                let reply = p.forward(parts, body).await;
+                if let Some(o) = &self.observer
+                    && (200..300).contains(&reply.status)
+                {
+                    o.observe(matched);
+                }
+                reply
+            }
         }
     }
 

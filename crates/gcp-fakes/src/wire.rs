@@ -59,6 +59,11 @@ pub(crate) fn timestamp(t: chrono::DateTime<chrono::Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
+/// RFC 3339 with microseconds and `Z`: BigQuery's TIMESTAMP precision.
+pub(crate) fn timestamp_micros(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
 pub(crate) fn now() -> String {
     timestamp(chrono::Utc::now())
 }

@@ -82,6 +82,7 @@ impl Dataflow {
                 "Cannot update both the requested job state and the fields in updateMask in one request.",
             ));
         }
+        let watermark = self.watermark();
         let mut jobs = self.lock();
         let job = find(&mut jobs, call)?;
         if is_terminal(job.state) {
@@ -91,7 +92,12 @@ impl Dataflow {
             )));
         }
         match (requested, mask) {
-            (Some(requested), _) => request_state(job, requested)?,
+            (Some(requested), _) => {
+                request_state(job, requested)?;
+                if job.state == "JOB_STATE_DRAINING" && job.drain_until.is_none() {
+                    job.drain_until = watermark;
+                }
+            }
             (None, Some(mask)) => apply_mask(job, &call.body, mask)?,
             (None, None) => {
                 return Err(Reply::invalid(
@@ -99,7 +105,9 @@ impl Dataflow {
                 ));
             }
         }
-        Ok(job.to_json(false))
+        let reply = job.to_json(false);
+        self.sync_inputs(&jobs);
+        Ok(reply)
     }
 }
 

@@ -197,9 +197,13 @@ impl Dataflow {
             replace_job_id: replaced,
             replaced_by_job_id: None,
             runtime_updatable_params: None,
+            drain_until: None,
+            backlog_seen: None,
         };
         let body = json!({ "job": job.to_json(false) });
         jobs.push(job);
+        // From now on Pub/Sub queues the job's input for it, even while it is PENDING.
+        self.sync_inputs(&jobs);
         Ok(body)
     }
 }

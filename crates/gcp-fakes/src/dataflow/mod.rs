@@ -2,28 +2,38 @@
 //! classic and flex template launches, jobs list/get, and update for drain and cancel.
 //!
 //! Jobs move through states on a configurable clock ([`DataflowTiming`]), evaluated lazily
-//! whenever a job is read, so no timers run and a test can make a drain never finish.
-//! Every job is a streaming job (the templates bqflow launches are streaming).
+//! whenever a job is read (by a request, or by the delivery worker's poll), so a test can make
+//! a drain never finish. Every job is a streaming job (the templates bqflow launches are).
+//!
+//! With delivery on, a job whose parameters name an `inputSubscription` and an
+//! `outputTableSpec` reads its subscription while RUNNING or DRAINING (`inputs.rs`,
+//! `crate::delivery`), and a drain also waits until the job has taken everything published
+//! before the drain was requested.
 
+mod inputs;
 mod jobs;
 mod launch;
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 
 use crate::discovery::Matched;
+use crate::pubsub::PubSub;
 use crate::reply::Reply;
 use crate::server::Api;
+
+pub(crate) use inputs::JobSink;
 
 /// How long state transitions take; `None` means never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DataflowTiming {
     /// JOB_STATE_PENDING → JOB_STATE_RUNNING.
     pub start: Option<Duration>,
-    /// JOB_STATE_DRAINING → JOB_STATE_DRAINED.
+    /// JOB_STATE_DRAINING → JOB_STATE_DRAINED: at least this long, and (when the job
+    /// delivers) until it has taken everything published before the drain request.
     pub drain: Option<Duration>,
     /// JOB_STATE_CANCELLING → JOB_STATE_CANCELLED.
     pub cancel: Option<Duration>,
@@ -81,6 +91,10 @@ pub(crate) struct Job {
     replace_job_id: Option<String>,
     replaced_by_job_id: Option<String>,
     runtime_updatable_params: Option<Value>,
+    /// Last message sequence number a draining job still takes from its input.
+    drain_until: Option<u64>,
+    /// When a drain last found messages left to take.
+    backlog_seen: Option<Instant>,
 }
 
 impl Job {
@@ -90,8 +104,9 @@ impl Job {
         self.state_time = Utc::now();
     }
 
-    /// Applies the transitions whose time has come.
-    fn advance(&mut self, timing: &DataflowTiming, now: Instant) {
+    /// Applies the transitions whose time has come. `backlog` tells whether a draining job
+    /// still has messages to deliver.
+    fn advance(&mut self, timing: &DataflowTiming, now: Instant, backlog: impl Fn(&Job) -> bool) {
         loop {
             let (next, after) = match self.state {
                 "JOB_STATE_PENDING" => ("JOB_STATE_RUNNING", timing.start),
@@ -103,9 +118,19 @@ impl Job {
             if now.saturating_duration_since(self.state_since) < after {
                 return;
             }
+            // The drain ends after its minimum time, or when the backlog was last seen, if later.
+            let mut at = self.state_since + after;
+            if self.state == "JOB_STATE_DRAINING" {
+                if backlog(self) {
+                    self.backlog_seen = Some(now);
+                    return;
+                }
+                at = at.max(self.backlog_seen.unwrap_or(at));
+            }
             self.state = next;
-            self.state_since += after;
-            self.state_time += chrono::Duration::from_std(after).unwrap_or_default();
+            self.state_time +=
+                chrono::Duration::from_std(at - self.state_since).unwrap_or_default();
+            self.state_since = at;
         }
     }
 
@@ -158,13 +183,16 @@ impl Job {
 pub(crate) struct Dataflow {
     timing: Mutex<DataflowTiming>,
     jobs: Mutex<Vec<Job>>,
+    /// Pub/Sub, when jobs deliver; lock order is always jobs, then Pub/Sub.
+    inputs: Option<Arc<PubSub>>,
 }
 
 impl Dataflow {
-    pub fn new(timing: DataflowTiming) -> Dataflow {
+    pub fn new(timing: DataflowTiming, inputs: Option<Arc<PubSub>>) -> Dataflow {
         Dataflow {
             timing: Mutex::new(timing),
             jobs: Mutex::new(Vec::new()),
+            inputs,
         }
     }
 
@@ -172,14 +200,15 @@ impl Dataflow {
         *self.timing.lock().unwrap_or_else(|e| e.into_inner()) = timing;
     }
 
-    /// The jobs, transitions applied.
+    /// The jobs, transitions applied (and Pub/Sub told which inputs are read).
     fn lock(&self) -> MutexGuard<'_, Vec<Job>> {
         let timing = *self.timing.lock().unwrap_or_else(|e| e.into_inner());
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         for job in jobs.iter_mut() {
-            job.advance(&timing, now);
+            job.advance(&timing, now, |j| self.backlog_left(j));
         }
+        self.sync_inputs(&jobs);
         jobs
     }
 

@@ -1,11 +1,12 @@
 //! Publish, and a minimal pull / acknowledge / modifyAckDeadline for verification.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Map, Value, json};
 
-use super::{Pending, PubSub, PublishedMessage, not_found};
+use super::{Pending, PubSub, PublishedMessage, State, not_found};
 use crate::discovery::Matched;
 use crate::reply::{Outcome, Reply};
 
@@ -30,6 +31,17 @@ fn is_pull(resource: &Map<String, Value>) -> bool {
             .is_none_or(Map::is_empty)
     })
 }
+
+/// A BigQuery subscription: one with a non-empty `bigqueryConfig`.
+pub(super) fn delivers_to_bigquery(resource: &Map<String, Value>) -> bool {
+    resource
+        .get("bigqueryConfig")
+        .and_then(Value::as_object)
+        .is_some_and(|c| !c.is_empty())
+}
+
+/// A message's data, attributes and ordering key, decoded from a publish request.
+pub(super) type Decoded = (Vec<u8>, BTreeMap<String, String>, Option<String>);
 
 fn too_large(what: &str, got: usize, max: usize) -> Reply {
     Reply::invalid(format!(
@@ -117,44 +129,76 @@ impl PubSub {
         if !state.topics.contains_key(topic) {
             return Err(not_found(topic));
         }
+        let ids = self.store(&mut state, topic, decoded);
+        Ok(json!({ "messageIds": ids }))
+    }
+
+    /// Assigns ids to messages published to `topic` (which exists), queues them on the
+    /// subscriptions that want them, and keeps them for `Fakes::published`.
+    pub(super) fn store(
+        &self,
+        state: &mut State,
+        topic: &str,
+        decoded: Vec<Decoded>,
+    ) -> Vec<Value> {
+        let State {
+            subscriptions,
+            dataflow_inputs,
+            next_message_id,
+            published,
+            ..
+        } = state;
+        // The subscriptions that queue these messages. Without kept messages and without
+        // delivery (benchmarks) there are none, and no message is even built.
+        let mut queues: Vec<_> = subscriptions
+            .iter_mut()
+            .filter(|(name, sub)| {
+                (self.keep_messages || self.deliver)
+                    && sub.resource.get("topic").and_then(Value::as_str) == Some(topic)
+                    && ((self.keep_messages && is_pull(&sub.resource))
+                        || (self.deliver
+                            && (delivers_to_bigquery(&sub.resource)
+                                || dataflow_inputs.contains_key(*name))))
+            })
+            .map(|(_, sub)| &mut sub.backlog)
+            .collect();
+        let build = self.keep_messages || !queues.is_empty();
         let publish_time = crate::wire::now();
         let mut ids = Vec::with_capacity(decoded.len());
-        let mut stored = Vec::with_capacity(decoded.len());
+        let mut stored = Vec::with_capacity(if build { decoded.len() } else { 0 });
         for (data, attributes, ordering_key) in decoded {
-            state.next_message_id += 1;
-            let message_id = (10_000_000_000_000 + state.next_message_id).to_string();
+            *next_message_id += 1;
+            let seq = *next_message_id;
+            let message_id = (10_000_000_000_000 + seq).to_string();
             ids.push(Value::String(message_id.clone()));
-            stored.push(PublishedMessage {
-                message_id,
-                data,
-                attributes,
-                ordering_key,
-                publish_time: publish_time.clone(),
-            });
+            if build {
+                let message = PublishedMessage {
+                    message_id,
+                    data,
+                    attributes,
+                    ordering_key,
+                    publish_time: publish_time.clone(),
+                };
+                stored.push((seq, Arc::new(message)));
+            }
+        }
+        for backlog in &mut queues {
+            backlog.extend(stored.iter().map(|(seq, m)| Pending {
+                seq: *seq,
+                ack_id: String::new(),
+                message: m.clone(),
+                leased_until: None,
+                attempts: 0,
+                done: false,
+            }));
         }
         if self.keep_messages {
-            let state = &mut *state;
-            for sub in state.subscriptions.values_mut() {
-                let attached = sub.resource.get("topic").and_then(Value::as_str) == Some(topic);
-                if !attached || !is_pull(&sub.resource) {
-                    continue;
-                }
-                for m in &stored {
-                    sub.backlog.push_back(Pending {
-                        ack_id: String::new(),
-                        message: wire_message(m),
-                        leased_until: None,
-                        attempts: 0,
-                    });
-                }
-            }
-            state
-                .published
+            published
                 .entry(topic.to_string())
                 .or_default()
-                .extend(stored);
+                .extend(stored.into_iter().map(|(_, m)| m));
         }
-        Ok(json!({ "messageIds": ids }))
+        ids
     }
 
     pub(super) fn pull(&self, call: &Matched) -> Outcome {
@@ -185,7 +229,7 @@ impl PubSub {
             if received.len() as i64 >= max {
                 break;
             }
-            if pending.leased_until.is_some_and(|t| t > now) {
+            if pending.done || pending.leased_until.is_some_and(|t| t > now) {
                 continue;
             }
             // A fresh ack id per delivery, as Pub/Sub does.
@@ -193,7 +237,7 @@ impl PubSub {
             pending.ack_id = format!("ack-{}", state.next_ack_id);
             pending.leased_until = Some(now + Duration::from_secs(deadline));
             pending.attempts += 1;
-            let mut r = json!({"ackId": pending.ack_id, "message": pending.message});
+            let mut r = json!({"ackId": pending.ack_id, "message": wire_message(&pending.message)});
             if dead_letter {
                 r["deliveryAttempt"] = pending.attempts.into();
             }

@@ -3,9 +3,14 @@
 //! Behaves as reference §1 describes: 409 `ALREADY_EXISTS` / 404 `NOT_FOUND` with the
 //! service's message texts, update masks, `_deleted-topic_`, subscription defaults
 //! (ack deadline 10 s, retention 7 d, expiry 31 d unless `expirationPolicy: {}`), publish
-//! limits. Message filters, ordering guarantees, push and export delivery are not modelled:
-//! messages are kept per topic for tests to read, and queued for pull subscriptions only.
+//! limits. Message filters, ordering guarantees, push and Cloud Storage delivery are not
+//! modelled. Messages are kept per topic for tests to read (`Config::keep_messages`), and
+//! queued per subscription from its creation on: for every pull subscription when messages
+//! are kept, and always for subscriptions that have a consumer — a BigQuery subscription or
+//! the input of a running Dataflow job — when delivery is on (`consume.rs`, `crate::delivery`).
+//! A publish with neither pays nothing for the queues.
 
+mod consume;
 mod messages;
 mod subscriptions;
 mod topics;
@@ -19,6 +24,8 @@ use serde_json::{Map, Value};
 use crate::discovery::Matched;
 use crate::reply::{Outcome, Reply};
 use crate::server::{Api, Hub};
+
+pub(crate) use consume::{BigQuerySubscription, Leased};
 
 /// A message as published, for tests to read back with `Fakes::published`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -34,6 +41,8 @@ pub struct PublishedMessage {
 pub(crate) struct PubSub {
     hub: Arc<Hub>,
     keep_messages: bool,
+    /// A BigQuery upstream exists, so BigQuery subscriptions and Dataflow jobs deliver.
+    deliver: bool,
     state: Mutex<State>,
 }
 
@@ -42,30 +51,40 @@ struct State {
     topics: BTreeMap<String, Map<String, Value>>,
     subscriptions: BTreeMap<String, Subscription>,
     /// By full topic name; survives topic deletion so tests can read after a teardown.
-    published: BTreeMap<String, Vec<PublishedMessage>>,
+    published: BTreeMap<String, Vec<Arc<PublishedMessage>>>,
+    /// The sequence number of the last message published (its id is derived from it).
     next_message_id: u64,
     next_ack_id: u64,
+    /// Subscriptions a live Dataflow job reads, each with the job's drain watermark (the last
+    /// sequence number it still takes; `None` while it runs). Kept by `crate::dataflow`.
+    dataflow_inputs: BTreeMap<String, Option<u64>>,
 }
 
 struct Subscription {
     resource: Map<String, Value>,
+    /// Unacknowledged messages in publish (= sequence) order.
     backlog: VecDeque<Pending>,
 }
 
-/// An unacknowledged message of a pull subscription.
+/// An unacknowledged message of a subscription.
 struct Pending {
+    /// Publish order across the fake; orders the backlog.
+    seq: u64,
     ack_id: String,
-    message: Value,
-    /// Not redelivered before this instant (set by pull and modifyAckDeadline).
+    message: Arc<PublishedMessage>,
+    /// Not redelivered before this instant (set by pull, modifyAckDeadline and consumers).
     leased_until: Option<Instant>,
     attempts: u32,
+    /// Settled by a consumer, waiting to be popped off the front of the backlog.
+    done: bool,
 }
 
 impl PubSub {
-    pub fn new(hub: Arc<Hub>, keep_messages: bool) -> PubSub {
+    pub fn new(hub: Arc<Hub>, keep_messages: bool, deliver: bool) -> PubSub {
         PubSub {
             hub,
             keep_messages,
+            deliver,
             state: Mutex::new(State::default()),
         }
     }
@@ -84,7 +103,7 @@ impl PubSub {
         self.lock()
             .published
             .get(&name)
-            .cloned()
+            .map(|ms| ms.iter().map(|m| PublishedMessage::clone(m)).collect())
             .unwrap_or_default()
     }
 

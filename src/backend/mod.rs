@@ -5,7 +5,7 @@ pub mod gcp;
 #[cfg(feature = "duckdb")]
 pub mod local;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::generate::run::Sink;
 use crate::output::QueryResult;
@@ -39,7 +39,8 @@ pub struct PipelineReport {
     pub name: String,
     pub route: String,
     pub state: String,
-    pub backlog: u64,
+    /// Messages waiting, where the target can tell (Pub/Sub backlog needs Cloud Monitoring).
+    pub backlog: Option<u64>,
     pub last_load: Option<i64>,
     pub dead_lettered: i64,
 }
@@ -65,7 +66,7 @@ impl Backend {
             Placement::Local => Ok(Backend::Local(local::Local::new(&project.local_dir()))),
             #[cfg(not(feature = "duckdb"))]
             Placement::Local => {
-                bail!(
+                anyhow::bail!(
                     "this bqflow was built without the `duckdb` feature: the local target is unavailable"
                 )
             }
@@ -121,20 +122,54 @@ impl Backend {
         }
     }
 
+    /// Runs a rendered query; at most `limit` rows come back.
     pub async fn query(
         &self,
         plan: &Plan,
         rendered: &Rendered,
         params: &[(String, ParamValue)],
+        limit: Option<usize>,
     ) -> Result<QueryResult> {
         match self {
             #[cfg(feature = "duckdb")]
-            Backend::Local(l) => l.query(plan, rendered, params),
-            Backend::Gcp(_) => {
-                let _ = (plan, rendered, params);
-                bail!(
-                    "queries on the gcp target are not available in this version yet; use --target local"
-                )
+            Backend::Local(l) => {
+                let mut result = l.query(plan, rendered, params)?;
+                if let Some(limit) = limit {
+                    result.rows.truncate(limit);
+                }
+                Ok(result)
+            }
+            Backend::Gcp(g) => {
+                g.preflight(plan).await?;
+                g.query(rendered, params, limit).await
+            }
+        }
+    }
+
+    /// What a query would do, without running it: the SQL, and on gcp the bytes and cost.
+    pub async fn dry_run(
+        &self,
+        plan: &Plan,
+        rendered: &Rendered,
+        params: &[(String, ParamValue)],
+    ) -> Result<String> {
+        match self {
+            #[cfg(feature = "duckdb")]
+            Backend::Local(_) => Ok(format!(
+                "{}
+(local target: nothing is billed)",
+                rendered.sql
+            )),
+            Backend::Gcp(g) => {
+                g.preflight(plan).await?;
+                let (bytes, cost) = g.dry_run(rendered, params).await?;
+                Ok(format!(
+                    "{}
+would process {bytes} bytes ({:.2} GB), about ${cost:.4} on demand at ${}/TiB",
+                    rendered.sql,
+                    bytes as f64 / 1e9,
+                    gcp::query::PRICE_PER_TIB_USD
+                ))
             }
         }
     }
@@ -199,12 +234,31 @@ impl Backend {
                 let resume = l.resume_points(plan, topics, producer)?;
                 Ok((Box::new(l.sink(plan, topics, producer)?), resume))
             }
-            Backend::Gcp(_) => {
-                let _ = (plan, topics, producer);
-                bail!(
-                    "publishing to Pub/Sub is not available in this version yet; use --target local"
-                )
+            Backend::Gcp(g) => {
+                let (sink, resume) = g.sink(plan, topics, producer).await?;
+                Ok((Box::new(sink), resume))
             }
+        }
+    }
+
+    /// What the generator had acknowledged on this target: a ledger on gcp; none locally,
+    /// where loading is exactly-once by construction.
+    pub async fn ledger(&self) -> Result<Option<crate::generate::ledger::Ledger>> {
+        match self {
+            #[cfg(feature = "duckdb")]
+            Backend::Local(_) => Ok(None),
+            Backend::Gcp(g) => Ok(Some(crate::generate::ledger::Ledger::load(
+                &g.ledger_path(),
+            )?)),
+        }
+    }
+
+    /// Where this target keeps local state (the generator's lock and ledger).
+    pub fn state_dir(&self) -> std::path::PathBuf {
+        match self {
+            #[cfg(feature = "duckdb")]
+            Backend::Local(l) => l.root.clone(),
+            Backend::Gcp(g) => g.state_dir.clone(),
         }
     }
 

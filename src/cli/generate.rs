@@ -14,8 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use super::Global;
 use super::context::{self, block_on};
 use crate::error::{Error, Result};
-use crate::generate::run::{self, Clock, Options, Sink, Summary};
-use crate::generate::{Model, Pace, Stream, model_config, producer_id};
+use crate::generate::run::{self, Clock, Message, Options, Sink, Summary};
+use crate::generate::{Model, Pace, model_config, producer_id};
 use crate::spec::Project;
 use crate::ui::Ui;
 
@@ -108,11 +108,11 @@ struct Live {
 }
 
 impl run::Progress for Live {
-    fn update(&self, s: &Summary) {
+    fn update(&self, s: &Summary, delivery: &str) {
         let secs = self.start.elapsed().as_secs_f64().max(1e-3);
         self.bar.set_position(s.total());
         self.bar.set_message(format!(
-            "{:>9.0}/s  sales {}  inventory {}  malformed {}",
+            "{:>9.0}/s  sales {}  inventory {}  malformed {}  {delivery}",
             s.total() as f64 / secs,
             s.sales,
             s.inventory,
@@ -125,8 +125,8 @@ impl run::Progress for Live {
 struct FileSink(Box<dyn Write>);
 
 impl Sink for FileSink {
-    fn send(&mut self, _: Stream, message: &[u8], _: u64) -> anyhow::Result<()> {
-        self.0.write_all(message)?;
+    fn send(&mut self, m: Message<'_>) -> anyhow::Result<()> {
+        self.0.write_all(m.data)?;
         self.0.write_all(b"\n")?;
         Ok(())
     }
@@ -212,7 +212,7 @@ pub fn run(ui: &Ui, g: &Global, args: GenerateArgs) -> Result<u8> {
                     ctx.project.file.display()
                 )));
             };
-            _lock = lock_generator(&ctx.project)?;
+            _lock = lock_generator(&ctx.backend.state_dir(), g.target == super::Target::Gcp)?;
             let topics = [streams.sales.as_str(), streams.inventory.as_str()];
             let (sink, resume) = block_on(ctx.backend.sink(&ctx.plan, topics, &producer))?;
             opts.resume_after = resume;
@@ -279,8 +279,13 @@ pub fn run(ui: &Ui, g: &Global, args: GenerateArgs) -> Result<u8> {
 
 /// One generator per local target at a time: two would resume from the same point and
 /// publish the same events twice.
-fn lock_generator(project: &Project) -> Result<Option<std::fs::File>> {
-    let dir = project.local_dir();
+/// The lock lives in the target's state folder; `create` makes it (the gcp target's folder
+/// holds only local bookkeeping, the local target's is made by `up`).
+fn lock_generator(dir: &std::path::Path, create: bool) -> Result<Option<std::fs::File>> {
+    if create {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Runtime(anyhow::anyhow!("creating {}: {e}", dir.display())))?;
+    }
     if !dir.is_dir() {
         return Ok(None);
     }

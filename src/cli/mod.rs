@@ -12,6 +12,7 @@ mod status;
 mod teardown;
 mod up;
 mod validate;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -87,6 +88,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// What exists, row counts, freshness and backlog.
     Status,
+    /// Check that every acknowledged event landed in the fact tables, once.
+    Verify(verify::VerifyArgs),
     /// Stop pipelines and delete everything this project created — nothing else.
     Teardown(teardown::TeardownArgs),
     /// One command: provision the local target, stream for a few seconds, print every metric.
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Generate(args) => generate::run(&ui, g, args),
         Command::Query(args) => query::run(&ui, g, args),
         Command::Status => status::run(&ui, g),
+        Command::Verify(args) => verify::run(&ui, g, args),
         Command::Teardown(args) => teardown::run(&ui, g, args),
         Command::Demo(args) => demo::run(&ui, g, args),
         Command::Completions(args) => completions::run(args),

@@ -65,17 +65,17 @@ pub fn run(ui: &Ui, g: &Global, args: QueryArgs) -> Result<u8> {
         (None, None) => unreachable!("checked above"),
     };
     if args.dry_run {
-        println!("{}", rendered.sql);
+        println!(
+            "{}",
+            block_on(ctx.backend.dry_run(&ctx.plan, &rendered, &params))?
+        );
         ui.note(format!(
             "(dry run on the {}: nothing was executed)",
             ctx.backend.location()
         ));
         return Ok(0);
     }
-    let mut result = block_on(ctx.backend.query(&ctx.plan, &rendered, &params))?;
-    if let Some(limit) = args.limit {
-        result.rows.truncate(limit);
-    }
+    let result = block_on(ctx.backend.query(&ctx.plan, &rendered, &params, args.limit))?;
     print!("{}", output::render(&result, args.format));
     Ok(0)
 }
@@ -170,5 +170,7 @@ pub fn render_named(
 /// Runs a named query with its defaults (for the demo).
 pub fn run_named(ctx: &Context, name: &str) -> Result<QueryResult> {
     let (rendered, params) = render_named(ctx, name, &[])?;
-    Ok(block_on(ctx.backend.query(&ctx.plan, &rendered, &params))?)
+    Ok(block_on(
+        ctx.backend.query(&ctx.plan, &rendered, &params, None),
+    )?)
 }

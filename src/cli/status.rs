@@ -83,7 +83,7 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
                 p.name.clone(),
                 p.route.clone(),
                 p.state.clone(),
-                p.backlog.to_string(),
+                p.backlog.map_or("-".into(), |b| b.to_string()),
                 p.last_load
                     .map_or("never".into(), |t| format!("{} ago", age(Some(t)))),
                 p.dead_lettered.to_string(),

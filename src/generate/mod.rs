@@ -9,6 +9,7 @@ mod demand;
 pub mod dimensions;
 mod encode;
 mod inventory;
+pub mod ledger;
 mod malformed;
 mod model;
 mod pacer;

@@ -9,17 +9,40 @@ use anyhow::Result;
 
 use super::encode;
 use super::malformed::{self, Flaw};
-use super::model::{Event, Model, Stream};
+use super::model::{Event, EventKind, Model, Stream};
 use super::pacer::{Pace, Pacer, wait_until};
 
 /// Where events go: topic logs, Pub/Sub, a file. Records of one stream keep their order.
 pub trait Sink {
     /// Takes one message; `seq` is the model's sequence number (for resuming).
-    fn send(&mut self, stream: Stream, message: &[u8], seq: u64) -> Result<()>;
+    fn send(&mut self, message: Message<'_>) -> Result<()>;
     /// Called often (every few milliseconds): a chance to seal batches and report progress.
     fn tick(&mut self) -> Result<()>;
     /// Makes everything sent durable (or delivered); called once at the end.
     fn finish(&mut self) -> Result<String>;
+    /// Delivery counters for the progress line (e.g. acknowledged and retried), if any.
+    fn progress(&self) -> String {
+        String::new()
+    }
+}
+
+/// One message for a sink.
+pub struct Message<'a> {
+    pub stream: Stream,
+    pub data: &'a [u8],
+    /// The model's sequence number (for resuming).
+    pub seq: u64,
+    /// The event's id number (`T{seed}-{id}` / `I{seed}-{id}`); `None` for a malformed
+    /// message, which is not expected to land in the facts.
+    pub id: Option<u64>,
+}
+
+/// The id number an event carries.
+pub fn event_id(event: &Event) -> u64 {
+    match event.kind {
+        EventKind::Sale { transaction, .. } => transaction,
+        EventKind::Inventory { event, .. } => event,
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,7 +98,8 @@ fn stream_index(s: Stream) -> usize {
 
 /// Live counters, read by the progress display.
 pub trait Progress {
-    fn update(&self, summary: &Summary);
+    /// `delivery` is the sink's own counters (empty when it has none).
+    fn update(&self, summary: &Summary, delivery: &str);
 }
 
 pub fn run(
@@ -122,7 +146,7 @@ pub fn run(
             && due > now
         {
             sink.tick()?;
-            progress.update(&summary);
+            progress.update(&summary, &sink.progress());
             wait_until(due.min(now + Duration::from_millis(50)));
             wall_us = chrono::Utc::now().timestamp_micros();
             continue;
@@ -133,7 +157,12 @@ pub fn run(
         };
         message.clear();
         encode::encode(&event, model, timestamp, &mut message);
-        sink.send(event.stream, &message, event.seq)?;
+        sink.send(Message {
+            stream: event.stream,
+            data: &message,
+            seq: event.seq,
+            id: Some(event_id(&event)),
+        })?;
         match event.stream {
             Stream::Sales => summary.sales += 1,
             Stream::Inventory => summary.inventory += 1,
@@ -147,7 +176,12 @@ pub fn run(
         {
             bad.clear();
             let flaw = malformed::malformed(&message, event.seq, seed, &mut bad);
-            sink.send(event.stream, &bad, event.seq)?;
+            sink.send(Message {
+                stream: event.stream,
+                data: &bad,
+                seq: event.seq,
+                id: None,
+            })?;
             flaws[Flaw::ALL.iter().position(|f| *f == flaw).unwrap_or(0)] += 1;
             summary.malformed += 1;
             emitted += 1;
@@ -158,7 +192,7 @@ pub fn run(
             if now - last_tick >= Duration::from_millis(20) {
                 last_tick = now;
                 sink.tick()?;
-                progress.update(&summary);
+                progress.update(&summary, &sink.progress());
             }
         }
         event = model.next_event();
@@ -174,7 +208,7 @@ pub fn run(
         .zip(flaws)
         .filter(|(_, n)| *n > 0)
         .collect();
-    progress.update(&summary);
+    progress.update(&summary, &sink.progress());
     Ok(summary)
 }
 

@@ -116,6 +116,15 @@ pub fn register(env: &mut Environment<'static>, d: Dialect) {
         BigQuery => format!("SAFE_DIVIDE({a}, {b})"),
         DuckDb => format!("(CAST({a} AS DOUBLE) / NULLIF(CAST({b} AS DOUBLE), 0))"),
     });
+    // A share or ratio as FLOAT64 rounded to `digits`, NULL when b = 0. The outer cast keeps
+    // the type FLOAT64 on engines where ROUND returns a decimal (bqemulator does), so both
+    // targets print the same digits.
+    env.add_function("ratio", move |a: String, b: String, digits: u32| match d {
+        BigQuery => format!("CAST(ROUND(SAFE_DIVIDE({a}, {b}), {digits}) AS FLOAT64)"),
+        DuckDb => format!(
+            "CAST(ROUND(CAST({a} AS DOUBLE) / NULLIF(CAST({b} AS DOUBLE), 0), {digits}) AS DOUBLE)"
+        ),
+    });
     // 1 = Sunday … 7 = Saturday, BigQuery's numbering, on both.
     env.add_function("day_of_week", move |expr: String| match d {
         BigQuery => format!("EXTRACT(DAYOFWEEK FROM {expr})"),
@@ -178,6 +187,10 @@ pub const FUNCTIONS: &[(&str, &str)] = &[
     ),
     ("date_of(expr)", "the DATE of a TIMESTAMP"),
     ("safe_divide(a, b)", "FLOAT64 a / b, NULL when b = 0"),
+    (
+        "ratio(a, b, digits)",
+        "FLOAT64 a / b rounded, NULL when b = 0",
+    ),
     ("day_of_week(expr)", "1 = Sunday … 7 = Saturday"),
     (
         "add_minutes(ts, n)",

@@ -5,6 +5,6 @@ SELECT
   COUNT(DISTINCT s.store_id) AS stores,
   SUM(s.quantity) AS units,
   SUM({{ line_revenue("s") }}) AS revenue,
-  ROUND({{ safe_divide("SUM(" ~ line_revenue("s") ~ ")", "COUNT(*)") }}, 2) AS avg_sale
+  {{ ratio("SUM(" ~ line_revenue("s") ~ ")", "COUNT(*)", 2) }} AS avg_sale
 FROM {{ ref("sales_fact") }} AS s
 GROUP BY 1

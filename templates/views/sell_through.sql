@@ -5,7 +5,7 @@ SELECT
   l.category,
   SUM(l.received) AS received,
   SUM(l.sold) AS sold,
-  ROUND({{ safe_divide("SUM(l.sold)", "SUM(l.received)") }}, 4) AS sell_through,
+  {{ ratio("SUM(l.sold)", "SUM(l.received)", 4) }} AS sell_through,
   SUM(l.stockouts) AS stockouts,
   {{ countif("l.stock_status = 'out_of_stock'") }} AS stores_sold_out
 FROM {{ ref("inventory_levels") }} AS l

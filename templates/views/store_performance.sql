@@ -13,7 +13,7 @@ SELECT
   ps.units,
   ps.revenue,
   RANK() OVER (ORDER BY ps.revenue DESC, ps.store_id) AS revenue_rank,
-  ROUND({{ safe_divide("ps.revenue", "SUM(ps.revenue) OVER ()") }}, 4) AS revenue_share,
-  ROUND({{ safe_divide("ps.revenue", "AVG(ps.revenue) OVER ()") }}, 3) AS vs_average
+  {{ ratio("ps.revenue", "SUM(ps.revenue) OVER ()", 4) }} AS revenue_share,
+  {{ ratio("ps.revenue", "AVG(ps.revenue) OVER ()", 3) }} AS vs_average
 FROM per_store AS ps
 JOIN {{ ref("stores_dim") }} AS st ON st.store_id = ps.store_id

@@ -14,5 +14,5 @@ SELECT
   category,
   units,
   revenue,
-  ROUND({{ safe_divide("revenue", "SUM(revenue) OVER ()") }}, 4) AS revenue_share
+  {{ ratio("revenue", "SUM(revenue) OVER ()", 4) }} AS revenue_share
 FROM per_category

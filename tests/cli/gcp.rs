@@ -502,3 +502,198 @@ fn unreachable_endpoints_and_missing_credentials_fail_at_once() {
     out.clean_error()
         .stderr_has(&["gcloud auth application-default login"]);
 }
+
+/// Ids of the events stored in a fake topic (first field of each JSON message), with copies.
+fn stored_ids(c: &Cloud, topic: &str) -> Vec<String> {
+    c.fakes
+        .published(topic)
+        .iter()
+        .filter_map(|m| {
+            let v: serde_json::Value = serde_json::from_slice(&m.data).ok()?;
+            v.get("transaction_id")
+                .or(v.get("event_id"))
+                .and_then(|i| i.as_str())
+                .map(String::from)
+        })
+        .collect()
+}
+
+#[test]
+fn publishing_through_faults_stores_every_event_and_verify_counts_the_duplicates() {
+    let c = cloud();
+    c.ok(&["up"]);
+    let publish = ["pubsub.projects.topics.publish"];
+    c.fakes.set_faults_for(
+        "pubsub",
+        Faults::none()
+            .with_seed(5)
+            .with_rule(FaultRule::probability(FaultKind::TooManyRequests, 0.1).only(publish))
+            .with_rule(FaultRule::probability(FaultKind::Unavailable, 0.1).only(publish))
+            .with_rule(FaultRule::probability(FaultKind::ConnectionReset, 0.05).only(publish))
+            .with_rule(FaultRule::probability(FaultKind::ResponseLost, 0.1).only(publish)),
+    );
+    let out = c
+        .run()
+        .env("BQFLOW_PUBLISH_BATCH", "100")
+        .args(&[
+            "generate",
+            "--count",
+            "6000",
+            "--rate",
+            "max",
+            "--clock",
+            "simulated",
+        ])
+        .success()
+        .stdout;
+    assert!(out.contains("acknowledged by Pub/Sub"), "{out}");
+    let lost = c
+        .fakes
+        .stats()
+        .faults
+        .get("response-lost")
+        .copied()
+        .unwrap_or(0);
+    assert!(lost > 0, "no response was lost: the test proves nothing");
+    c.fakes.set_faults_for("pubsub", Faults::none());
+
+    // Every generated id is stored at least once, on the right topic.
+    for (topic, prefix, column) in [
+        ("sales-events", "T42-", "transaction_id"),
+        ("inventory-events", "I42-", "event_id"),
+    ] {
+        let ids = stored_ids(&c, topic);
+        let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+        let highest: u64 = distinct
+            .iter()
+            .filter_map(|i| i.strip_prefix(prefix)?.parse().ok())
+            .max()
+            .unwrap();
+        assert_eq!(
+            distinct.len() as u64,
+            highest,
+            "{topic}: ids missing below the highest ({column})"
+        );
+    }
+    let stored = stored_ids(&c, "sales-events").len() + stored_ids(&c, "inventory-events").len();
+    assert!(
+        stored > 6000,
+        "lost responses were retried, so some events are stored twice"
+    );
+
+    // The pipelines move messages into BigQuery; verify compares with what was acknowledged.
+    assert!(
+        c.fakes.wait_delivered(Duration::from_secs(60)),
+        "the fake pipelines did not deliver"
+    );
+    let report = c.run().args(&["verify", "--wait", "30s"]).success().stdout;
+    let duplicates_in_topics = stored - 6000;
+    let table_line = |table: &str| {
+        report
+            .lines()
+            .find(|l| l.contains(table))
+            .unwrap_or_else(|| panic!("{report}"))
+            .to_string()
+    };
+    let column = |line: &str, i: usize| -> u64 {
+        line.split('┆')
+            .nth(i)
+            .unwrap()
+            .trim()
+            .trim_end_matches('│')
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (sales, inventory) = (table_line("sales_fact "), table_line("inventory_fact "));
+    assert_eq!(
+        column(&sales, 4) + column(&inventory, 4),
+        0,
+        "missing events:\n{report}"
+    );
+    assert_eq!(
+        column(&sales, 5) + column(&inventory, 5),
+        duplicates_in_topics as u64,
+        "duplicates:\n{report}"
+    );
+    c.fakes.assert_no_violations();
+}
+
+#[test]
+fn every_metric_gives_the_same_rows_locally_and_on_bigquery() {
+    let c = cloud();
+    c.ok(&["up"]);
+    let generate = [
+        "generate",
+        "--count",
+        "8000",
+        "--rate",
+        "max",
+        "--clock",
+        "simulated",
+    ];
+    c.ok(&generate);
+    // The same events into the local target of the same project folder.
+    c.project.ok(&["up"]);
+    c.project.ok(&generate);
+    assert!(
+        c.fakes.wait_delivered(Duration::from_secs(60)),
+        "the fake pipelines did not deliver"
+    );
+    c.run().args(&["verify", "--wait", "30s"]).success();
+    let names: Vec<String> = c
+        .project
+        .ok(&["query", "--list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    assert!(names.len() >= 10);
+    for name in names {
+        let local = c.project.ok(&["query", &name, "--format", "csv"]);
+        let bigquery = c.ok(&["query", &name, "--format", "csv"]);
+        assert_eq!(
+            local, bigquery,
+            "metric `{name}` differs between DuckDB and BigQuery"
+        );
+        assert!(
+            local.lines().count() > 1,
+            "metric `{name}` is empty: {local}"
+        );
+    }
+}
+
+#[test]
+fn gcp_status_shows_row_counts_freshness_and_job_states() {
+    let c = cloud();
+    c.ok(&["up"]);
+    c.ok(&["generate", "--count", "2000", "--rate", "max"]);
+    assert!(c.fakes.wait_delivered(Duration::from_secs(60)));
+    let status = c.ok(&["status"]);
+    assert!(status.contains("Dataflow RUNNING"), "{status}");
+    let sales = status
+        .lines()
+        .find(|l| l.contains("retail_dw.sales_fact "))
+        .unwrap();
+    assert!(!sales.contains("┆ 0 "), "no rows counted: {sales}");
+    assert!(
+        sales.contains("s ") || sales.contains("m "),
+        "no age of the newest event: {sales}"
+    );
+    // Dry runs price a query without running it.
+    let dry = c.ok(&["query", "top-products", "--dry-run"]);
+    assert!(
+        dry.contains("would process") && dry.contains("/TiB"),
+        "{dry}"
+    );
+    // Every query job carried the ownership labels.
+    let jobs = c.fakes.requests_to("bigquery.jobs.query");
+    assert!(!jobs.is_empty());
+    for j in jobs {
+        assert_eq!(
+            j.body["labels"]["bqflow-project"], "blackfriday",
+            "{}",
+            j.body
+        );
+        assert_eq!(j.body["useLegacySql"], false);
+    }
+}

@@ -35,6 +35,8 @@ pub struct Request {
     pub path: String,
     pub query: Vec<(String, String)>,
     pub body: Option<Value>,
+    /// A JSON body already serialised (large publish requests are built as text).
+    pub raw: Option<Vec<u8>>,
     pub repeat: Repeat,
 }
 
@@ -50,6 +52,7 @@ impl Request {
             path: path.into(),
             query: vec![],
             body: None,
+            raw: None,
             repeat,
         }
     }
@@ -59,6 +62,10 @@ impl Request {
     }
     pub fn body(mut self, body: Value) -> Request {
         self.body = Some(body);
+        self
+    }
+    pub fn raw_body(mut self, json: Vec<u8>) -> Request {
+        self.raw = Some(json);
         self
     }
     pub fn repeat(mut self, repeat: Repeat) -> Request {
@@ -269,7 +276,11 @@ impl Api {
             .http
             .request(req.method.clone(), &url)
             .query(&req.query);
-        if let Some(body) = &req.body {
+        if let Some(raw) = &req.raw {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(raw.clone());
+        } else if let Some(body) = &req.body {
             builder = builder.json(body);
         } else if req.method == Method::POST {
             builder = builder.header(reqwest::header::CONTENT_LENGTH, 0);

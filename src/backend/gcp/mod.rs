@@ -5,7 +5,9 @@ pub mod api;
 pub mod bigquery;
 pub mod dataflow;
 pub mod endpoints;
+pub mod publish;
 pub mod pubsub;
+pub mod query;
 pub mod resources;
 pub mod serviceusage;
 pub mod storage;
@@ -45,6 +47,8 @@ pub struct Gcp {
     pub service_account: Option<String>,
     /// The spec's `name`, the value of the ownership label.
     pub spec_name: String,
+    /// Local state for this project: the generator's acknowledgement ledger.
+    pub state_dir: std::path::PathBuf,
     pub maximum_bytes_billed: Option<u64>,
     pub concurrency: usize,
     /// Set once the endpoints, credentials and APIs have been checked.
@@ -79,6 +83,9 @@ impl Gcp {
             location: placement.location.clone(),
             temp_bucket: placement.temp_bucket.clone(),
             service_account: placement.service_account.clone(),
+            state_dir: project
+                .local_dir()
+                .join(format!("gcp-{}", placement.project)),
             spec_name: project.spec.name.value.clone(),
             maximum_bytes_billed: target.maximum_bytes_billed.as_ref().map(|m| m.value),
             concurrency: std::env::var("BQFLOW_CONCURRENCY")
@@ -241,24 +248,7 @@ impl Gcp {
                 .iter()
                 .any(|(id, o)| id == &r.id && matches!(o, Observed::Present { .. }));
             match &r.desired {
-                Desired::Table(t) if present => {
-                    if let Some(table) =
-                        bigquery::get_table(&self.api, &self.project, &t.dataset, &t.name).await?
-                    {
-                        let count =
-                            |v: Option<&str>| v.and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
-                        let buffered = table
-                            .streaming_buffer
-                            .as_ref()
-                            .and_then(|b| b.get("estimatedRows"))
-                            .and_then(|n| n.as_str());
-                        report.tables.push(TableReport {
-                            table: format!("{}.{}", t.dataset, t.name),
-                            rows: count(table.num_rows.as_deref()) + count(buffered),
-                            newest: None,
-                        });
-                    }
-                }
+                Desired::Table(t) if present => report.tables.push(self.table_report(t).await?),
                 Desired::Pipeline(p) => {
                     let state = match p.via {
                         Via::Dataflow => {
@@ -304,7 +294,7 @@ impl Gcp {
                         name: p.name.clone(),
                         route: format!("{} → {}.{}", p.topic, p.dataset, p.table),
                         state,
-                        backlog: 0,
+                        backlog: None,
                         last_load: None,
                         dead_lettered: report
                             .tables
@@ -317,5 +307,76 @@ impl Gcp {
             }
         }
         Ok(())
+    }
+
+    /// Row count (streaming buffer included) and, for event tables, the newest event: one
+    /// query, labelled and capped like every other.
+    async fn table_report(&self, t: &crate::plan::TableDef) -> Result<TableReport> {
+        let time = t
+            .columns
+            .iter()
+            .find(|c| c.bigquery_type == "TIMESTAMP" && t.dead_letter_of.is_none());
+        let newest = time.map_or("NULL".to_string(), |c| {
+            format!("UNIX_MICROS(MAX(`{}`))", c.name)
+        });
+        let sql = format!(
+            "SELECT COUNT(*) AS n, {newest} AS newest FROM `{}.{}.{}`",
+            self.project, t.dataset, t.name
+        );
+        let rendered = crate::sql::Rendered {
+            sql,
+            refs: vec![],
+            params: vec![],
+        };
+        let result = self.query(&rendered, &[], Some(1)).await?;
+        let cell = |i: usize| match result.rows.first().map(|r| &r[i]) {
+            Some(crate::output::Value::Int(n)) => Some(*n),
+            _ => None,
+        };
+        Ok(TableReport {
+            table: format!("{}.{}", t.dataset, t.name),
+            rows: cell(0).unwrap_or(0),
+            newest: cell(1),
+        })
+    }
+
+    pub fn ledger_path(&self) -> std::path::PathBuf {
+        self.state_dir.join("ledger.json")
+    }
+
+    /// A Pub/Sub publisher for `generate`, resuming after what was acknowledged before.
+    pub async fn sink(
+        &self,
+        plan: &Plan,
+        topics: [&str; 2],
+        producer: &str,
+    ) -> Result<(publish::PubSubSink, [Option<u64>; 2])> {
+        self.preflight(plan).await?;
+        for t in topics {
+            if pubsub::get_topic(&self.api, &self.project, t)
+                .await?
+                .is_none()
+            {
+                bail!(
+                    "topic `{t}` does not exist in project `{}`: run `bqflow --target gcp up` first",
+                    self.project
+                );
+            }
+        }
+        let ledger = crate::generate::ledger::Ledger::load(&self.ledger_path())?;
+        let resume = ledger
+            .producers
+            .get(producer)
+            .map(|e| e.resume)
+            .unwrap_or_default();
+        // Its own client: the publisher runs on its own runtime.
+        let api = std::sync::Arc::new(Api::new(
+            self.api.endpoints.clone(),
+            RetryPolicy::from_env(),
+        )?);
+        Ok((
+            publish::PubSubSink::start(api, &self.project, topics, ledger, producer)?,
+            resume,
+        ))
     }
 }

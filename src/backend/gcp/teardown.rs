@@ -86,6 +86,18 @@ impl Gcp {
             .chain(buckets.into_iter().map(Deletion::Bucket))
             .collect();
         self.delete_all(&second, &mut report).await;
+
+        // The topics are gone, and so is what the ledger counted: the next run starts afresh.
+        if report.failed.is_empty() {
+            match std::fs::remove_file(self.ledger_path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    report.failed.push(format!("ledger: {e}"))
+                }
+                _ => {}
+            }
+            let _ = std::fs::remove_file(self.state_dir.join("generate.lock"));
+            let _ = std::fs::remove_dir(&self.state_dir);
+        }
         Ok(report)
     }
 

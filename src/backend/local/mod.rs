@@ -122,7 +122,7 @@ impl Local {
                     } else {
                         "not provisioned".into()
                     },
-                    backlog,
+                    backlog: Some(backlog),
                     last_load,
                     dead_lettered: tables
                         .iter()

@@ -16,7 +16,7 @@ use super::loader::{self, LoadReport, PipelineSink};
 use super::topic_log::{Batch, TopicLog};
 use super::warehouse::Warehouse;
 use crate::generate::Stream;
-use crate::generate::run::Sink;
+use crate::generate::run::{Message, Sink};
 
 /// Seal at least this often, so events become loadable quickly.
 const SEAL_EVERY: Duration = Duration::from_millis(100);
@@ -103,8 +103,9 @@ impl LocalSink {
 }
 
 impl Sink for LocalSink {
-    fn send(&mut self, stream: Stream, message: &[u8], seq: u64) -> Result<()> {
-        let i = match stream {
+    fn send(&mut self, m: Message<'_>) -> Result<()> {
+        let (message, seq) = (m.data, m.seq);
+        let i = match m.stream {
             Stream::Sales => 0,
             Stream::Inventory => 1,
         };

@@ -1,0 +1,408 @@
+//! `generate --target gcp`: events published to Pub/Sub over REST.
+//!
+//! The generator thread appends each message to its stream's batch (built directly as the JSON
+//! request body); a full batch (1 000 messages or ~7 MB) or a 50 ms tick hands it to an async
+//! dispatcher, which keeps several publish requests in flight. A failed request is retried with
+//! backoff — the same messages, never dropped — until it is acknowledged or the deadline passes.
+//! Retrying a request whose response was lost stores its messages twice: delivery is
+//! at-least-once, and `verify` counts the duplicates by id.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, anyhow, bail};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use reqwest::Method;
+use tokio::sync::{Semaphore, mpsc};
+
+use super::api::{Api, Repeat, Request};
+use super::endpoints::Service;
+use crate::generate::Stream;
+use crate::generate::ledger::Ledger;
+use crate::generate::run::{Message, Sink};
+
+/// Pub/Sub's limits per publish request: 1 000 messages and 10 MB. Bodies stay under 7 MB of
+/// JSON (base64 already counted), well inside the limit.
+const MAX_MESSAGES: usize = 1000;
+const MAX_BODY: usize = 7 << 20;
+
+/// Messages per request: Pub/Sub's maximum, or fewer with `BQFLOW_PUBLISH_BATCH` (the
+/// benchmark's one-message-per-request baseline uses 1).
+fn batch_size() -> usize {
+    std::env::var("BQFLOW_PUBLISH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(MAX_MESSAGES)
+        .clamp(1, MAX_MESSAGES)
+}
+/// A batch waits at most this long for more messages, so slow rates still flow promptly.
+const LINGER: Duration = Duration::from_millis(50);
+/// How long one batch may keep failing before the run gives up (its events stay unacknowledged
+/// and are published again by the next run).
+fn publish_deadline() -> Duration {
+    Duration::from_millis(
+        std::env::var("BQFLOW_PUBLISH_DEADLINE_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(600_000),
+    )
+}
+fn in_flight() -> usize {
+    std::env::var("BQFLOW_PUBLISH_IN_FLIGHT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+        .max(1)
+}
+
+#[derive(Default)]
+struct Counters {
+    sent: AtomicU64,
+    acked: AtomicU64,
+    retried: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// One publish request's worth of messages for one stream.
+struct Batch {
+    stream: usize,
+    /// `{"messages":[{"data":"…"},…` — closed when sent.
+    body: Vec<u8>,
+    messages: usize,
+    /// Ids of the valid events in it (ascending), for the acknowledged ranges.
+    ids: Vec<u64>,
+    /// Order of the batch within its stream, for the resume point.
+    number: u64,
+    last_seq: u64,
+}
+
+impl Batch {
+    fn new(stream: usize, number: u64) -> Batch {
+        let mut body = Vec::with_capacity(256 << 10);
+        body.extend_from_slice(b"{\"messages\":[");
+        Batch {
+            stream,
+            body,
+            messages: 0,
+            ids: Vec::new(),
+            number,
+            last_seq: 0,
+        }
+    }
+
+    fn fits(&self, data: &[u8], max_messages: usize) -> bool {
+        self.messages < max_messages && self.body.len() + data.len() * 4 / 3 + 16 < MAX_BODY
+    }
+
+    fn push(&mut self, m: &Message<'_>) {
+        if self.messages > 0 {
+            self.body.push(b',');
+        }
+        self.body.extend_from_slice(b"{\"data\":\"");
+        let start = self.body.len();
+        self.body.resize(start + m.data.len().div_ceil(3) * 4, 0);
+        let written = BASE64
+            .encode_slice(m.data, &mut self.body[start..])
+            .expect("sized for base64");
+        self.body.truncate(start + written);
+        self.body.extend_from_slice(b"\"}");
+        self.messages += 1;
+        self.last_seq = m.seq;
+        if let Some(id) = m.id {
+            self.ids.push(id);
+        }
+    }
+
+    fn close(mut self) -> Batch {
+        self.body.extend_from_slice(b"]}");
+        self
+    }
+}
+
+/// Acknowledgements, and the ledger they are recorded in.
+struct Acks {
+    ledger: Ledger,
+    producer: String,
+    /// Per stream: batch numbers acknowledged out of order, with their last sequence number.
+    done: [BTreeMap<u64, u64>; 2],
+    /// Per stream: every batch below this number is acknowledged.
+    next: [u64; 2],
+    last_saved: Instant,
+}
+
+impl Acks {
+    fn record(&mut self, batch: &Batch) -> Result<()> {
+        let entry = self.ledger.entry(&self.producer);
+        entry.acked[batch.stream].insert_ids(&batch.ids);
+        self.done[batch.stream].insert(batch.number, batch.last_seq);
+        // Advance the resume point over the acknowledged prefix of batches.
+        while let Some(seq) = self.done[batch.stream].remove(&self.next[batch.stream]) {
+            self.next[batch.stream] += 1;
+            let entry = self.ledger.entry(&self.producer);
+            entry.resume[batch.stream] =
+                Some(entry.resume[batch.stream].map_or(seq, |r| r.max(seq)));
+        }
+        if self.last_saved.elapsed() >= Duration::from_secs(1) {
+            self.last_saved = Instant::now();
+            self.ledger.save()?;
+        }
+        Ok(())
+    }
+}
+
+pub struct PubSubSink {
+    runtime: tokio::runtime::Runtime,
+    topics: [String; 2],
+    batches: [Option<Batch>; 2],
+    max_messages: usize,
+    numbers: [u64; 2],
+    opened: [Instant; 2],
+    to_dispatcher: Option<mpsc::Sender<Batch>>,
+    dispatcher: Option<tokio::task::JoinHandle<()>>,
+    counters: Arc<[Counters; 2]>,
+    acks: Arc<Mutex<Acks>>,
+    failure: Arc<Mutex<Option<anyhow::Error>>>,
+}
+
+impl PubSubSink {
+    pub fn start(
+        api: Arc<Api>,
+        project: &str,
+        topics: [&str; 2],
+        ledger: Ledger,
+        producer: &str,
+    ) -> Result<PubSubSink> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let counters: Arc<[Counters; 2]> = Arc::default();
+        let failure: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
+        let acks = Arc::new(Mutex::new(Acks {
+            ledger,
+            producer: producer.to_string(),
+            done: Default::default(),
+            next: [0, 0],
+            last_saved: Instant::now(),
+        }));
+        let (tx, rx) = mpsc::channel::<Batch>(in_flight() * 2);
+        let paths = topics.map(|t| format!("v1/projects/{project}/topics/{t}:publish"));
+        let dispatcher = runtime.spawn(dispatch(
+            api,
+            paths,
+            rx,
+            counters.clone(),
+            acks.clone(),
+            failure.clone(),
+        ));
+        Ok(PubSubSink {
+            runtime,
+            topics: topics.map(String::from),
+            batches: [None, None],
+            max_messages: batch_size(),
+            numbers: [0, 0],
+            opened: [Instant::now(); 2],
+            to_dispatcher: Some(tx),
+            dispatcher: Some(dispatcher),
+            counters,
+            acks,
+            failure,
+        })
+    }
+
+    fn check(&self) -> Result<()> {
+        match self.failure.lock().expect("failure").take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn hand_off(&mut self, stream: usize) -> Result<()> {
+        if let Some(batch) = self.batches[stream].take() {
+            let sender = self
+                .to_dispatcher
+                .as_ref()
+                .ok_or_else(|| anyhow!("publisher already finished"))?;
+            // Waits when the dispatcher is saturated: back-pressure instead of unbounded memory.
+            sender
+                .blocking_send(batch.close())
+                .map_err(|_| anyhow!("the publisher stopped"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Sink for PubSubSink {
+    fn send(&mut self, m: Message<'_>) -> Result<()> {
+        let stream = match m.stream {
+            Stream::Sales => 0,
+            Stream::Inventory => 1,
+        };
+        if self.batches[stream]
+            .as_ref()
+            .is_some_and(|b| !b.fits(m.data, self.max_messages))
+        {
+            self.hand_off(stream)?;
+        }
+        if self.batches[stream].is_none() {
+            self.batches[stream] = Some(Batch::new(stream, self.numbers[stream]));
+            self.numbers[stream] += 1;
+            self.opened[stream] = Instant::now();
+        }
+        self.batches[stream].as_mut().expect("just made").push(&m);
+        self.counters[stream].sent.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn tick(&mut self) -> Result<()> {
+        self.check()?;
+        for stream in 0..2 {
+            if self.batches[stream].is_some() && self.opened[stream].elapsed() >= LINGER {
+                self.hand_off(stream)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> Result<String> {
+        self.hand_off(0)?;
+        self.hand_off(1)?;
+        drop(self.to_dispatcher.take());
+        if let Some(dispatcher) = self.dispatcher.take() {
+            self.runtime
+                .block_on(dispatcher)
+                .map_err(|e| anyhow!("the publisher failed: {e}"))?;
+        }
+        self.acks.lock().expect("acks").ledger.save()?;
+        self.check()?;
+        let per_topic: Vec<String> = (0..2)
+            .map(|i| {
+                format!(
+                    "{} {}",
+                    self.topics[i],
+                    self.counters[i].acked.load(Ordering::Relaxed)
+                )
+            })
+            .collect();
+        let retried: u64 = self
+            .counters
+            .iter()
+            .map(|c| c.retried.load(Ordering::Relaxed))
+            .sum();
+        Ok(format!(
+            "acknowledged by Pub/Sub: {} ({retried} requests retried)",
+            per_topic.join(", ")
+        ))
+    }
+
+    fn progress(&self) -> String {
+        let total = |f: fn(&Counters) -> &AtomicU64| -> u64 {
+            self.counters
+                .iter()
+                .map(|c| f(c).load(Ordering::Relaxed))
+                .sum()
+        };
+        format!(
+            "acked {}  retried {}  failed {}",
+            total(|c| &c.acked),
+            total(|c| &c.retried),
+            total(|c| &c.failed)
+        )
+    }
+}
+
+impl Drop for PubSubSink {
+    fn drop(&mut self) {
+        if let Ok(acks) = self.acks.lock() {
+            let _ = acks.ledger.save();
+        }
+    }
+}
+
+/// Receives batches and publishes them, `in_flight()` at a time.
+async fn dispatch(
+    api: Arc<Api>,
+    paths: [String; 2],
+    mut batches: mpsc::Receiver<Batch>,
+    counters: Arc<[Counters; 2]>,
+    acks: Arc<Mutex<Acks>>,
+    failure: Arc<Mutex<Option<anyhow::Error>>>,
+) {
+    let permits = Arc::new(Semaphore::new(in_flight()));
+    let mut running = tokio::task::JoinSet::new();
+    while let Some(batch) = batches.recv().await {
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
+        let (api, path, counters, acks, failure) = (
+            api.clone(),
+            paths[batch.stream].clone(),
+            counters.clone(),
+            acks.clone(),
+            failure.clone(),
+        );
+        running.spawn(async move {
+            let stream = batch.stream;
+            match publish(&api, &path, &batch, &counters[stream]).await {
+                Ok(()) => {
+                    counters[stream]
+                        .acked
+                        .fetch_add(batch.messages as u64, Ordering::Relaxed);
+                    if let Err(e) = acks.lock().expect("acks").record(&batch) {
+                        failure.lock().expect("failure").get_or_insert(e);
+                    }
+                }
+                Err(e) => {
+                    counters[stream]
+                        .failed
+                        .fetch_add(batch.messages as u64, Ordering::Relaxed);
+                    failure.lock().expect("failure").get_or_insert(e);
+                }
+            }
+            drop(permit);
+        });
+        // Reap finished tasks as we go.
+        while running.try_join_next().is_some() {}
+    }
+    while running.join_next().await.is_some() {}
+}
+
+/// Publishes one batch, retrying transient failures with backoff until the deadline.
+async fn publish(api: &Api, path: &str, batch: &Batch, counters: &Counters) -> Result<()> {
+    let deadline = Instant::now() + publish_deadline();
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let req = Request::new(Service::PubSub, Method::POST, path)
+            .raw_body(batch.body.clone())
+            .repeat(Repeat::Never);
+        match api.call(&req).await {
+            Ok(response) => {
+                let ids = response
+                    .get("messageIds")
+                    .and_then(|v| v.as_array())
+                    .map_or(0, Vec::len);
+                if ids != batch.messages {
+                    bail!(
+                        "Pub/Sub acknowledged {ids} of {} messages in a publish request",
+                        batch.messages
+                    );
+                }
+                return Ok(());
+            }
+            Err(e) if e.transient() && Instant::now() + wait < deadline => {
+                counters.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::info!("publish retry in {wait:?}: {e}");
+                let jitter =
+                    Duration::from_nanos(rand::random::<u64>() % (wait.as_nanos() as u64 + 1));
+                tokio::time::sleep(wait + jitter).await;
+                wait = (wait * 2).min(Duration::from_secs(10));
+            }
+            Err(e) => bail!("publishing to {path} failed: {e}"),
+        }
+    }
+}

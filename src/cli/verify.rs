@@ -1,0 +1,236 @@
+//! `bqflow verify`: did every acknowledged event land, exactly once? Compares the ids the
+//! generator had acknowledged (the ledger) with the ids in each fact table: missing, duplicated,
+//! and landed without an acknowledgement (a publish whose response was lost).
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use comfy_table::{Table, presets};
+
+use super::Global;
+use super::context::{self, Context, block_on};
+use crate::error::{Error, Result};
+use crate::generate::ledger::RangeSet;
+use crate::generate::{model_config, producer_id};
+use crate::sql::{Dialect, Rendered};
+use crate::ui::Ui;
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Keep checking until nothing is missing, up to this long (pipelines take a while).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait: Option<Duration>,
+}
+
+/// One fact table's count.
+struct Check {
+    table: String,
+    stream: &'static str,
+    expected: u64,
+    distinct: u64,
+    copies: u64,
+    unacknowledged: u64,
+}
+
+impl Check {
+    fn missing(&self) -> u64 {
+        self.expected.saturating_sub(self.distinct)
+    }
+    fn duplicated(&self) -> u64 {
+        self.copies.saturating_sub(self.distinct)
+    }
+}
+
+/// `n BETWEEN a AND b OR …` over the acknowledged ranges (numbers we generated, not input).
+fn in_ranges(ranges: &RangeSet) -> String {
+    if ranges.0.is_empty() {
+        return "FALSE".into();
+    }
+    ranges
+        .0
+        .iter()
+        .map(|(a, b)| format!("(n BETWEEN {a} AND {b})"))
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+fn count_sql(
+    dialect: Dialect,
+    relation: &str,
+    column: &str,
+    prefix: &str,
+    ranges: Option<&RangeSet>,
+) -> String {
+    let number = match dialect {
+        Dialect::BigQuery => format!("SAFE_CAST(SUBSTR({column}, {}) AS INT64)", prefix.len() + 1),
+        Dialect::DuckDb => format!("TRY_CAST(substr({column}, {}) AS BIGINT)", prefix.len() + 1),
+    };
+    let starts = match dialect {
+        Dialect::BigQuery => format!("STARTS_WITH({column}, '{prefix}')"),
+        Dialect::DuckDb => format!("starts_with({column}, '{prefix}')"),
+    };
+    // Without a ledger (the local target, which is exactly-once by construction) every id from
+    // 1 to the highest landed is expected.
+    let expected = match ranges {
+        Some(r) => format!("{}", r.count()),
+        None => "COALESCE(MAX(n), 0)".into(),
+    };
+    let acked = ranges.map_or("TRUE".to_string(), in_ranges);
+    format!(
+        "SELECT {expected} AS expected, COUNT(DISTINCT CASE WHEN {acked} THEN n END) AS distinct_ids, \
+         SUM(CASE WHEN {acked} THEN 1 ELSE 0 END) AS copies, SUM(CASE WHEN {acked} THEN 0 ELSE 1 END) AS unacknowledged \
+         FROM (SELECT {number} AS n FROM {relation} WHERE {starts}) AS ids"
+    )
+}
+
+fn check(ctx: &Context, ranges: Option<&[RangeSet; 2]>) -> Result<Vec<Check>> {
+    let spec = &ctx.project.spec;
+    let Some(streams) = &spec.generator.streams else {
+        return Err(Error::usage(
+            "the spec has no `generator.streams`: there is nothing generated to verify",
+        ));
+    };
+    let seed = model_config(&spec.generator).seed;
+    let mut checks = Vec::new();
+    for (i, (topic, stream, column, letter)) in [
+        (&streams.sales, "sales", "transaction_id", 'T'),
+        (&streams.inventory, "inventory", "event_id", 'I'),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        for p in spec
+            .pipelines
+            .iter()
+            .filter(|p| ctx.project.pipeline_topic(p) == topic.as_str())
+        {
+            let relation = ctx
+                .renderer
+                .adhoc(&format!("{{{{ ref(\"{}\") }}}}", p.table))
+                .map_err(crate::diagnostic::Diagnostics::from)?
+                .sql;
+            let sql = count_sql(
+                ctx.renderer.dialect(),
+                &relation,
+                column,
+                &format!("{letter}{seed}-"),
+                ranges.map(|r| &r[i]),
+            );
+            let rendered = Rendered {
+                sql,
+                refs: vec![],
+                params: vec![],
+            };
+            let result = block_on(ctx.backend.query(&ctx.plan, &rendered, &[], None))?;
+            let number = |col: usize| match result.rows.first().map(|r| &r[col]) {
+                Some(crate::output::Value::Int(n)) => *n.max(&0) as u64,
+                Some(crate::output::Value::Decimal(d)) => d
+                    .split('.')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            checks.push(Check {
+                table: format!("{}.{}", spec.dataset.name, p.table),
+                stream,
+                expected: number(0),
+                distinct: number(1),
+                copies: number(2),
+                unacknowledged: number(3),
+            });
+        }
+    }
+    Ok(checks)
+}
+
+pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
+    let ctx = context::load(g)?;
+    let producer = producer_id(&model_config(&ctx.project.spec.generator));
+    let ledger = block_on(ctx.backend.ledger())?;
+    let ranges = ledger.as_ref().map(|l| {
+        l.producers
+            .get(&producer)
+            .map(|e| e.acked.clone())
+            .unwrap_or_default()
+    });
+    let deadline = Instant::now() + args.wait.unwrap_or_default();
+    let checks = loop {
+        let checks = check(&ctx, ranges.as_ref())?;
+        let missing: u64 = checks.iter().map(Check::missing).sum();
+        if missing == 0 || Instant::now() >= deadline {
+            break checks;
+        }
+        ui.note(format!(
+            "{missing} acknowledged events not landed yet; checking again"
+        ));
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED);
+    t.set_header([
+        "table",
+        "stream",
+        "acknowledged",
+        "landed",
+        "missing",
+        "duplicated",
+        "not acknowledged",
+    ]);
+    for c in &checks {
+        t.add_row([
+            c.table.clone(),
+            c.stream.to_string(),
+            c.expected.to_string(),
+            c.distinct.to_string(),
+            c.missing().to_string(),
+            c.duplicated().to_string(),
+            c.unacknowledged.to_string(),
+        ]);
+    }
+    println!("{t}");
+    let missing: u64 = checks.iter().map(Check::missing).sum();
+    let duplicated: u64 = checks.iter().map(Check::duplicated).sum();
+    if ledger.is_none() {
+        ui.note("(local target: expected = every id up to the highest that landed)");
+    }
+    if missing > 0 {
+        return Err(Error::Runtime(anyhow::anyhow!(
+            "{missing} acknowledged events are missing from the fact tables"
+        )));
+    }
+    if duplicated > 0 {
+        ui.note(format!(
+            "{duplicated} duplicates: delivery is at-least-once (a retried publish or pipeline); deduplicate on the id in queries that must count exactly"
+        ));
+    }
+    Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_query_bounds_ids_by_the_acknowledged_ranges() {
+        let mut r = RangeSet::default();
+        r.insert(1, 10);
+        r.insert(20, 29);
+        let sql = count_sql(
+            Dialect::BigQuery,
+            "`p.d.t`",
+            "transaction_id",
+            "T42-",
+            Some(&r),
+        );
+        assert!(sql.starts_with("SELECT 20 AS expected"), "{sql}");
+        assert!(
+            sql.contains("(n BETWEEN 1 AND 10) OR (n BETWEEN 20 AND 29)")
+                && sql.contains("SUBSTR(transaction_id, 5)")
+        );
+        let local = count_sql(Dialect::DuckDb, "\"d\".\"t\"", "event_id", "I7-", None);
+        assert!(
+            local.contains("COALESCE(MAX(n), 0)") && local.contains("starts_with(event_id, 'I7-')")
+        );
+    }
+}

@@ -102,6 +102,19 @@ pub enum Command {
 
 pub fn run(cli: Cli) -> Result<u8> {
     let ui = Ui::new(cli.global.quiet, cli.global.verbose, cli.global.no_color);
+    // -v shows retries and other decisions, -vv every request (method and path, never tokens).
+    let level = match cli.global.verbose {
+        0 => tracing::Level::WARN,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(ui.color)
+        .without_time()
+        .try_init();
     let g = &cli.global;
     match cli.command {
         Command::Init(args) => init::run(&ui, args),

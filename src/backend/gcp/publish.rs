@@ -298,19 +298,22 @@ impl Sink for PubSubSink {
         ))
     }
 
+    /// Per topic: sent / acknowledged, requests retried, messages failed.
     fn progress(&self) -> String {
-        let total = |f: fn(&Counters) -> &AtomicU64| -> u64 {
-            self.counters
-                .iter()
-                .map(|c| f(c).load(Ordering::Relaxed))
-                .sum()
-        };
-        format!(
-            "acked {}  retried {}  failed {}",
-            total(|c| &c.acked),
-            total(|c| &c.retried),
-            total(|c| &c.failed)
-        )
+        (0..2)
+            .map(|i| {
+                let c = &self.counters[i];
+                format!(
+                    "{} {}/{} acked, {} retried, {} failed",
+                    self.topics[i],
+                    c.acked.load(Ordering::Relaxed),
+                    c.sent.load(Ordering::Relaxed),
+                    c.retried.load(Ordering::Relaxed),
+                    c.failed.load(Ordering::Relaxed)
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(" | ")
     }
 }
 

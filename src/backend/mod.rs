@@ -11,7 +11,7 @@ use crate::generate::run::Sink;
 use crate::output::QueryResult;
 use crate::plan::dag::{Outcome, Progress, Step};
 use crate::plan::diff::{Action, Change, Observed};
-use crate::plan::{Desired, Placement, Plan, ResourceId};
+use crate::plan::{Placement, Plan, ResourceId};
 use crate::spec::Project;
 use crate::sql::params::ParamValue;
 use crate::sql::{Dialect, Rendered};
@@ -270,9 +270,4 @@ would process {bytes} bytes ({:.2} GB), about ${cost:.4} on demand at ${}/TiB",
             .iter()
             .any(|o| matches!(o, Observed::Present { owned: true, .. })))
     }
-}
-
-/// Whether a resource holds data that teardown asks about before deleting.
-pub fn holds_data(desired: &Desired) -> bool {
-    matches!(desired, Desired::Dataset(_) | Desired::Table(_))
 }

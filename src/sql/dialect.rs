@@ -171,7 +171,7 @@ pub fn register(env: &mut Environment<'static>, d: Dialect) {
     });
 }
 
-/// The list shown by `bqflow validate --help-templates` and the README.
+/// Every function templates can call (the README documents each; a test checks it does).
 pub const FUNCTIONS: &[(&str, &str)] = &[
     (
         "ref(\"name\")",

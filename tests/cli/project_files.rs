@@ -52,3 +52,16 @@ fn completions_are_generated() {
     let bash = p.ok(&["completions", "bash"]);
     assert!(bash.contains("bqflow") && bash.contains("generate"));
 }
+
+#[test]
+fn the_readme_documents_every_template_function() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for (call, _) in bqflow::sql::dialect::FUNCTIONS {
+        let name = call.split('(').next().unwrap();
+        assert!(
+            readme.contains(&format!("`{name}(")),
+            "README.md does not document `{call}`"
+        );
+    }
+}

@@ -13,7 +13,7 @@ use super::topic_log::TopicLog;
 use super::warehouse::{META, Warehouse};
 use crate::generate::{Model, dimensions};
 use crate::plan::diff::{Action, Change, Observed};
-use crate::plan::{ColumnDef, Desired, Fields, Kind, Resource, TableDef};
+use crate::plan::{ColumnDef, Desired, Fields, Resource, TableDef};
 
 fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
@@ -238,9 +238,4 @@ fn table_columns(wh: &Warehouse, rows: &crate::plan::RowsDef) -> Result<Option<V
     } else {
         Some(columns)
     })
-}
-
-/// The kinds in the order teardown would remove them (reverse of creation).
-pub fn is_data(kind: Kind) -> bool {
-    matches!(kind, Kind::Dataset | Kind::Table | Kind::Rows)
 }

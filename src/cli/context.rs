@@ -4,6 +4,7 @@
 use super::{Global, Target};
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+use crate::plan::diff::{self, Change};
 use crate::plan::{self, GcpPlacement, Placement, Plan};
 use crate::spec::Project;
 use crate::spec::names;
@@ -93,6 +94,20 @@ pub fn gcp_placement(project: &Project, target: &GcpTarget, id: String) -> GcpPl
         region: target.region.value.clone(),
         location: target.location.value.clone(),
         service_account: target.service_account.as_ref().map(|s| s.value.clone()),
+    }
+}
+
+impl Context {
+    /// The plan compared with what exists: one change per resource.
+    pub fn changes(&self) -> Result<Vec<Change>> {
+        let observed = block_on(self.backend.observe(&self.plan))?;
+        Ok(self
+            .plan
+            .resources
+            .iter()
+            .zip(&observed)
+            .map(|(r, o)| diff::compare(r, o))
+            .collect())
     }
 }
 

@@ -4,7 +4,7 @@
 use clap::Args;
 
 use super::Global;
-use super::context::{self, block_on};
+use super::context;
 use crate::error::Result;
 use crate::plan::diff::{self, Summary};
 use crate::ui::Ui;
@@ -21,14 +21,7 @@ pub struct PlanArgs {
 
 pub fn run(ui: &Ui, g: &Global, args: PlanArgs) -> Result<u8> {
     let ctx = context::load(g)?;
-    let observed = block_on(ctx.backend.observe(&ctx.plan))?;
-    let changes: Vec<_> = ctx
-        .plan
-        .resources
-        .iter()
-        .zip(&observed)
-        .map(|(r, o)| diff::compare(r, o))
-        .collect();
+    let changes = ctx.changes()?;
     print!("{}", diff::render(&changes, args.diff));
     let summary = Summary::of(&changes);
     println!("\nPlan for {}: {}", ctx.backend.location(), summary.line());

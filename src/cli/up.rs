@@ -16,14 +16,7 @@ pub struct UpArgs {}
 
 pub fn run(ui: &Ui, g: &Global, _args: UpArgs) -> Result<u8> {
     let ctx = context::load(g)?;
-    let observed = block_on(ctx.backend.observe(&ctx.plan))?;
-    let changes: Vec<_> = ctx
-        .plan
-        .resources
-        .iter()
-        .zip(&observed)
-        .map(|(r, o)| diff::compare(r, o))
-        .collect();
+    let changes = ctx.changes()?;
     let summary = Summary::of(&changes);
     if summary.create + summary.update == 0 {
         ui.note(format!(

@@ -28,6 +28,7 @@ pub enum Repeat {
     Never,
 }
 
+#[derive(Clone)]
 pub struct Request {
     pub service: Service,
     pub method: Method,
@@ -244,6 +245,31 @@ impl Api {
             message: format!("unexpected response: {e}"),
             call: req.describe(),
         })
+    }
+
+    /// Every item of a paged list: follows `nextPageToken` until the last page. `field` names
+    /// the array in each page (`topics`, `jobs`, `datasets`, …).
+    pub async fn list(&self, req: &Request, field: &str) -> Result<Vec<Value>, ApiError> {
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut page_req = req.clone();
+            if let Some(t) = &token {
+                page_req = page_req.query("pageToken", t.clone());
+            }
+            let page = self.call(&page_req).await?;
+            if let Some(Value::Array(found)) = page.get(field) {
+                items.extend(found.iter().cloned());
+            }
+            token = page
+                .get("nextPageToken")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(String::from);
+            if token.is_none() {
+                return Ok(items);
+            }
+        }
     }
 
     /// A GET that maps 404 to `None`.

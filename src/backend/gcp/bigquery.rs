@@ -185,42 +185,22 @@ pub async fn list_datasets_labelled(
     key: &str,
     value: &str,
 ) -> Result<Vec<String>, ApiError> {
-    let mut names = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut req = Request::new(
-            Service::BigQuery,
-            Method::GET,
-            format!("projects/{project}/datasets"),
-        )
-        .query("filter", format!("labels.{key}:{value}"))
-        .query("maxResults", "1000");
-        if let Some(t) = &token {
-            req = req.query("pageToken", t.clone());
-        }
-        let page = api.call(&req).await?;
-        for d in page
-            .get("datasets")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            if let Some(id) = d
-                .pointer("/datasetReference/datasetId")
+    let req = Request::new(
+        Service::BigQuery,
+        Method::GET,
+        format!("projects/{project}/datasets"),
+    )
+    .query("filter", format!("labels.{key}:{value}"))
+    .query("maxResults", "1000");
+    let datasets = api.list(&req, "datasets").await?;
+    Ok(datasets
+        .iter()
+        .filter_map(|d| {
+            d.pointer("/datasetReference/datasetId")
                 .and_then(Value::as_str)
-            {
-                names.push(id.to_string());
-            }
-        }
-        token = page
-            .get("nextPageToken")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(String::from);
-        if token.is_none() {
-            return Ok(names);
-        }
-    }
+                .map(String::from)
+        })
+        .collect())
 }
 
 pub async fn get_table(

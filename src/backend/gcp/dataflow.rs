@@ -115,30 +115,17 @@ pub async fn list_jobs(
     filter: &str,
     name: Option<&str>,
 ) -> Result<Vec<Job>, ApiError> {
-    let mut jobs = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut req = Request::new(Service::Dataflow, Method::GET, jobs_path(project, region))
-            .query("filter", filter);
-        if let Some(n) = name {
-            req = req.query("name", n);
-        }
-        if let Some(t) = &token {
-            req = req.query("pageToken", t.clone());
-        }
-        let page = api.call(&req).await?;
-        if let Some(items) = page.get("jobs") {
-            jobs.extend(serde_json::from_value::<Vec<Job>>(items.clone()).unwrap_or_default());
-        }
-        token = page
-            .get("nextPageToken")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(String::from);
-        if token.is_none() {
-            return Ok(jobs);
-        }
+    let mut req = Request::new(Service::Dataflow, Method::GET, jobs_path(project, region))
+        .query("filter", filter);
+    if let Some(n) = name {
+        req = req.query("name", n);
     }
+    let jobs = api.list(&req, "jobs").await?;
+    // A job the type cannot read (a field of a newer API) is skipped, not fatal.
+    Ok(jobs
+        .into_iter()
+        .filter_map(|j| serde_json::from_value(j).ok())
+        .collect())
 }
 
 pub async fn get_job(

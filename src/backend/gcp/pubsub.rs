@@ -217,32 +217,13 @@ async fn list<T: serde::de::DeserializeOwned>(
     path: String,
     field: &str,
 ) -> Result<Vec<T>, ApiError> {
-    let mut out = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let mut req = Request::new(Service::PubSub, Method::GET, &path).query("pageSize", "1000");
-        if let Some(t) = &token {
-            req = req.query("pageToken", t.clone());
-        }
-        let page = api.call(&req).await?;
-        if let Some(items) = page.get(field) {
-            out.extend(
-                serde_json::from_value::<Vec<T>>(items.clone()).map_err(|e| ApiError {
-                    status: 0,
-                    code: None,
-                    reason: None,
-                    message: format!("unexpected list response: {e}"),
-                    call: format!("pubsub GET {path}"),
-                })?,
-            );
-        }
-        token = page
-            .get("nextPageToken")
-            .and_then(|t| t.as_str())
-            .filter(|t| !t.is_empty())
-            .map(String::from);
-        if token.is_none() {
-            return Ok(out);
-        }
-    }
+    let req = Request::new(Service::PubSub, Method::GET, &path).query("pageSize", "1000");
+    let items = api.list(&req, field).await?;
+    serde_json::from_value(serde_json::Value::Array(items)).map_err(|e| ApiError {
+        status: 0,
+        code: None,
+        reason: None,
+        message: format!("unexpected list response: {e}"),
+        call: format!("pubsub GET {path}"),
+    })
 }

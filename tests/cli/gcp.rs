@@ -697,3 +697,26 @@ fn gcp_status_shows_row_counts_freshness_and_job_states() {
         assert_eq!(j.body["useLegacySql"], false);
     }
 }
+
+#[test]
+fn emulators_alone_need_no_credentials_and_no_service_usage() {
+    let c = cloud();
+    let home = tempfile::tempdir().unwrap();
+    // As with Google's own emulators: no Service Usage or Resource Manager to ask, no login.
+    let run = |args: &[&str], code: i32| {
+        c.run()
+            .env_remove("BQFLOW_SERVICEUSAGE_ENDPOINT")
+            .env_remove("BQFLOW_RESOURCEMANAGER_ENDPOINT")
+            .env("HOME", home.path().to_str().unwrap())
+            .env(
+                "GOOGLE_APPLICATION_CREDENTIALS",
+                home.path().join("none.json").to_str().unwrap(),
+            )
+            .args(args)
+            .code(code)
+    };
+    run(&["up"], 0);
+    run(&["plan"], 0);
+    assert!(c.fakes.requests_to("serviceusage.*").is_empty());
+    run(&["teardown", "--yes"], 0);
+}

@@ -106,6 +106,11 @@ impl Run {
         self
     }
 
+    pub fn env_remove(mut self, key: &str) -> Run {
+        self.cmd.env_remove(key);
+        self
+    }
+
     pub fn args(mut self, args: &[&str]) -> Run {
         self.cmd.args(args);
         self.shown.extend(args.iter().map(|a| a.to_string()));

@@ -143,18 +143,48 @@ impl Gcp {
             .map(|_| ())
     }
 
-    async fn check(&self, plan: &Plan) -> Result<()> {
-        self.check_endpoints().await?;
-        self.api.check_credentials().await.map_err(|e| anyhow!(e))?;
+    /// The services this plan calls.
+    fn needed(plan: &Plan) -> Vec<Service> {
         let mut needed = vec![Service::PubSub, Service::BigQuery];
-        let pipelines = plan.resources.iter().filter_map(|r| match &r.desired {
-            Desired::Pipeline(p) => Some(p.via),
-            _ => None,
-        });
-        for via in pipelines {
-            if via == Via::Dataflow && !needed.contains(&Service::Dataflow) {
-                needed.extend([Service::Dataflow, Service::Storage]);
+        for r in &plan.resources {
+            let extra: &[Service] = match &r.desired {
+                Desired::Pipeline(p) if p.via == Via::Dataflow => {
+                    &[Service::Dataflow, Service::Storage]
+                }
+                Desired::Pipeline(_) => &[Service::ResourceManager],
+                _ => &[],
+            };
+            for s in extra {
+                if !needed.contains(s) {
+                    needed.push(*s);
+                }
             }
+        }
+        needed
+    }
+
+    async fn check(&self, plan: &Plan) -> Result<()> {
+        let needed = Self::needed(plan);
+        // Services on emulators need no credentials, and their APIs need no enabling. The check
+        // of enabled APIs runs when a service is on Google, or when Service Usage itself was
+        // pointed somewhere (a fake that answers for the emulated project).
+        let on_google: Vec<Service> = needed
+            .iter()
+            .copied()
+            .filter(|s| !self.api.endpoints.get(*s).overridden)
+            .collect();
+        let usage_overridden = self.api.endpoints.get(Service::ServiceUsage).overridden;
+        let check_usage = !on_google.is_empty() || usage_overridden;
+        let mut reached = needed.clone();
+        if check_usage {
+            reached.push(Service::ServiceUsage);
+        }
+        self.check_endpoints(&reached).await?;
+        if !on_google.is_empty() {
+            self.api.check_credentials().await.map_err(|e| anyhow!(e))?;
+        }
+        if !check_usage {
+            return Ok(());
         }
         match serviceusage::disabled(&self.api, &self.project, &needed).await {
             Ok(off) if off.is_empty() => Ok(()),
@@ -178,8 +208,8 @@ impl Gcp {
 
     /// Overridden endpoints (emulators, fakes) must answer: a typo in a port is the user's to
     /// fix, and says so at once instead of after a retry deadline.
-    async fn check_endpoints(&self) -> Result<()> {
-        for service in Service::ALL {
+    async fn check_endpoints(&self, services: &[Service]) -> Result<()> {
+        for &service in services {
             let endpoint = self.api.endpoints.get(service);
             if !endpoint.overridden {
                 continue;

@@ -66,7 +66,9 @@ impl Gcp {
         self.sweep_datasets(&mut datasets).await?;
 
         // 1. Jobs first, so nothing writes into what is deleted next.
-        self.stop_jobs(ui, drain_timeout, &mut report).await?;
+        if Self::needed(plan).contains(&super::Service::Dataflow) {
+            self.stop_jobs(ui, drain_timeout, &mut report).await?;
+        }
 
         // 2. Subscriptions (a topic's subscriptions survive its deletion otherwise).
         let first: Vec<Deletion> = subscriptions

@@ -181,7 +181,40 @@ fn remove_fully_consumed(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) ->
             }
         }
     }
-    Ok(())
+    prune_consumed(wh, root, sinks)
+}
+
+/// How long consumption records outlive their segment files: long enough for `status` to show
+/// the last load, short enough that the set read on every load stays small.
+const KEEP_RECORDS_US: i64 = 3600 * 1_000_000;
+
+/// Drops consumption records of segments whose files are gone (they can never be loaded
+/// again, so they need no skipping) once they are an hour old.
+fn prune_consumed(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) -> Result<()> {
+    let mut still_there: HashSet<String> = HashSet::new();
+    for s in sinks {
+        if let Ok(log) = TopicLog::open(root, &s.def.topic) {
+            still_there.extend(log.sealed()?);
+        }
+    }
+    let cutoff = chrono::Utc::now().timestamp_micros() - KEEP_RECORDS_US;
+    let mut stmt = wh.conn.prepare(&format!(
+        "SELECT DISTINCT segment FROM {META}.consumed WHERE loaded_at < make_timestamp(?)"
+    ))?;
+    let old: Vec<String> = stmt
+        .query_map([cutoff], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let gone: Vec<&String> = old.iter().filter(|s| !still_there.contains(*s)).collect();
+    if gone.is_empty() {
+        return Ok(());
+    }
+    wh.transaction(|conn| {
+        let mut delete = conn.prepare(&format!("DELETE FROM {META}.consumed WHERE segment = ?"))?;
+        for segment in gone {
+            delete.execute([segment])?;
+        }
+        Ok(())
+    })
 }
 
 /// The generator's resume point for a topic: the highest sequence number sealed, whether still
@@ -209,4 +242,63 @@ pub fn resume_point(
         }
     }
     Ok(loaded.max(sealed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_records_of_deleted_segments_are_pruned_and_the_rest_kept() {
+        let root = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(root.path(), true).unwrap();
+        let log = TopicLog::create(root.path(), "sales-events").unwrap();
+        let mut batch = super::super::topic_log::Batch::default();
+        batch.push(b"{}", Some(1));
+        let kept_file = log.seal(&batch, "p").unwrap().unwrap();
+        let old = chrono::Utc::now().timestamp_micros() - 2 * KEEP_RECORDS_US;
+        let new = chrono::Utc::now().timestamp_micros();
+        for (segment, at) in [
+            ("gone-old.seg", old),
+            ("gone-new.seg", new),
+            (kept_file.as_str(), old),
+        ] {
+            wh.conn
+                .execute(
+                    &format!("INSERT INTO {META}.consumed VALUES ('s', ?, 1, 1, 0, make_timestamp(?), make_timestamp(?))"),
+                    duckdb::params![segment, at, at],
+                )
+                .unwrap();
+        }
+        let def = crate::plan::PipelineDef {
+            name: "p".into(),
+            subscription: "s".into(),
+            topic: "sales-events".into(),
+            dataset: "d".into(),
+            table: "t".into(),
+            dead_letter_table: "t_error_records".into(),
+            via: crate::spec::types::Via::Dataflow,
+            max_workers: None,
+            machine_type: None,
+            flex_template: None,
+        };
+        let sinks = [PipelineSink {
+            def,
+            schema: RowSchema::new(&[]),
+        }];
+        prune_consumed(&wh, root.path(), &sinks).unwrap();
+        let left = consumed_by(&wh, "s").unwrap();
+        assert!(
+            !left.contains("gone-old.seg"),
+            "an old record of a deleted segment stayed"
+        );
+        assert!(
+            left.contains("gone-new.seg"),
+            "a recent record went too early"
+        );
+        assert!(
+            left.contains(&kept_file),
+            "the record of a segment still on disk went"
+        );
+    }
 }

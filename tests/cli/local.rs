@@ -374,8 +374,17 @@ fn teardown_leaves_what_bqflow_did_not_make() {
     let p = Project::example();
     p.ok(&["up"]);
     std::fs::write(p.path().join(".bqflow/notes.txt"), "mine").unwrap();
-    p.ok(&["teardown", "--yes"]);
+    // A topic folder from a renamed topic (only segments) goes; a folder of the user's stays.
+    for (dir, file) in [("old-topic", "0001.seg"), ("exports", "report.csv")] {
+        std::fs::create_dir_all(p.path().join(".bqflow/topics").join(dir)).unwrap();
+        std::fs::write(p.path().join(".bqflow/topics").join(dir).join(file), "x").unwrap();
+    }
+    let out = p.ok(&["teardown", "--yes"]);
+    assert!(out.contains("deleted topic old-topic"), "{out}");
     assert!(p.path().join(".bqflow/notes.txt").exists());
+    assert!(p.path().join(".bqflow/topics/exports/report.csv").exists());
+    assert!(!p.path().join(".bqflow/topics/old-topic").exists());
+    assert!(!p.path().join(".bqflow/topics/sales-events").exists());
     assert!(!p.path().join(".bqflow/warehouse.duckdb").exists());
 }
 

@@ -181,28 +181,43 @@ impl Local {
     /// it is left empty (it may be a folder the user also keeps other things in).
     pub fn teardown(&self, plan: &Plan) -> Result<Vec<String>> {
         let mut removed = Vec::new();
-        for r in &plan.resources {
-            if let Desired::Topic(t) = &r.desired {
-                let dir = TopicLog::dir_for(&self.root, &t.name);
-                if dir.is_dir() {
-                    std::fs::remove_dir_all(&dir)
-                        .with_context(|| format!("removing {}", dir.display()))?;
-                    removed.push(format!("topic {}", t.name));
+        // The spec's topics, and topic folders left by renamed ones (recognised by holding
+        // nothing but bqflow segments).
+        let mut topics: Vec<String> = plan
+            .resources
+            .iter()
+            .filter_map(|r| match &r.desired {
+                Desired::Topic(t) => Some(t.name.clone()),
+                _ => None,
+            })
+            .collect();
+        if let Ok(entries) = std::fs::read_dir(self.root.join("topics")) {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if !topics.contains(&name) && topic_log::holds_only_segments(&entry.path()) {
+                    topics.push(name);
                 }
+            }
+        }
+        for topic in topics {
+            let dir = TopicLog::dir_for(&self.root, &topic);
+            if dir.is_dir() {
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("removing {}", dir.display()))?;
+                removed.push(format!("topic {topic}"));
             }
         }
         let _ = std::fs::remove_dir(self.root.join("topics"));
         let db = warehouse::path_in(&self.root);
+        if db.exists() {
+            removed.push(format!("warehouse {}", db.display()));
+        }
         for file in [db.clone(), db.with_extension("duckdb.wal")] {
             if file.exists() {
                 std::fs::remove_file(&file)
                     .with_context(|| format!("removing {}", file.display()))?;
             }
         }
-        if removed.is_empty() && !db.exists() {
-            // Nothing of ours was there.
-        }
-        removed.push(format!("warehouse {}", db.display()));
         let _ = std::fs::remove_file(self.root.join("generate.lock"));
         let _ = std::fs::remove_dir(&self.root);
         Ok(removed)

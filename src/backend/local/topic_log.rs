@@ -153,6 +153,17 @@ impl TopicLog {
     }
 }
 
+/// Whether a folder holds nothing but segment files (sealed or temporary): a topic folder
+/// bqflow made, safe to delete with its contents.
+pub fn holds_only_segments(dir: &Path) -> bool {
+    std::fs::read_dir(dir).is_ok_and(|entries| {
+        entries.flatten().all(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            e.path().is_file() && name.ends_with(SUFFIX)
+        })
+    })
+}
+
 /// The header of a segment and the offset where its records start.
 fn parse_header(data: &[u8], path: &Path) -> Result<(SegmentHeader, usize)> {
     let rest = data

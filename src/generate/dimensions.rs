@@ -76,6 +76,19 @@ mod tests {
             expected.sort();
             assert_eq!(keys, expected);
         }
+        // Free text with quotes (inch marks) survives as data.
+        let catalogue = Model::new(&ModelConfig::default());
+        let tv = catalogue
+            .products()
+            .iter()
+            .find(|p| p.name.contains('"'))
+            .expect("an inch mark");
+        let row = messages(&catalogue, DimensionSource::GeneratorProducts)
+            .into_iter()
+            .find(|m| m.contains(&tv.product_id))
+            .unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&row).unwrap();
+        assert_eq!(parsed["name"], tv.name.as_str());
         assert_eq!(money(19999), json!(199.99));
         assert_eq!(money(-5), json!(-0.05));
     }

@@ -4,7 +4,6 @@
 //! Formats: ids as strings, money from integer cents with exactly two decimals (never through a
 //! float, so 0.1 + 0.2 problems cannot appear), timestamps RFC 3339 UTC with microseconds.
 
-use super::catalog::{Product, Store};
 use super::model::{Event, EventKind, Model};
 
 /// Appends one compact JSON object for `ev` (no trailing newline). `timestamp_us` is the time to
@@ -61,60 +60,6 @@ fn write_common(out: &mut Vec<u8>, model: &Model, product: u32, timestamp_us: i6
     out.extend_from_slice(b",\"timestamp\":\"");
     write_timestamp(out, timestamp_us);
     out.push(b'"');
-}
-
-/// A `stores_dim` row as JSON (free text escaped).
-pub fn encode_store_row(s: &Store, out: &mut Vec<u8>) {
-    let fields: [(&str, &str); 6] = [
-        ("store_id", &s.store_id),
-        ("location", &s.location),
-        ("region", &s.region),
-        ("timezone", &s.timezone),
-        ("size", &s.size),
-        ("manager", &s.manager),
-    ];
-    write_string_fields(out, &fields);
-    out.extend_from_slice(b",\"utc_offset_minutes\":");
-    write_i64(out, i64::from(s.utc_offset_minutes));
-    out.extend_from_slice(b",\"opening_hour\":");
-    write_u64(out, u64::from(s.opening_hour));
-    out.extend_from_slice(b",\"closing_hour\":");
-    write_u64(out, u64::from(s.closing_hour));
-    out.push(b'}');
-}
-
-/// A `products_dim` row as JSON: list `price` and the day's `sale_price` as decimals.
-pub fn encode_product_row(p: &Product, out: &mut Vec<u8>) {
-    let fields: [(&str, &str); 5] = [
-        ("product_id", &p.product_id),
-        ("name", &p.name),
-        ("category", &p.category),
-        ("subcategory", &p.subcategory),
-        ("supplier_id", &p.supplier_id),
-    ];
-    write_string_fields(out, &fields);
-    out.extend_from_slice(b",\"price\":");
-    write_cents(out, p.price_cents);
-    out.extend_from_slice(b",\"sale_price\":");
-    write_cents(out, p.sale_price_cents);
-    out.extend_from_slice(b",\"discount_pct\":");
-    write_u64(out, u64::from(p.discount_pct));
-    out.extend_from_slice(b",\"is_doorbuster\":");
-    out.extend_from_slice(if p.is_doorbuster { b"true" } else { b"false" });
-    out.push(b'}');
-}
-
-/// `{"k":"v","k2":"v2"` (object left open).
-fn write_string_fields(out: &mut Vec<u8>, fields: &[(&str, &str)]) {
-    out.push(b'{');
-    for (i, (key, value)) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(out, key);
-        out.push(b':');
-        write_str(out, value);
-    }
 }
 
 /// A JSON string literal, escaping `"`, `\` and control characters (UTF-8 passes through).
@@ -400,29 +345,5 @@ mod tests {
             check(&out, shape).unwrap_or_else(|err| panic!("{err}: {json}"));
         }
         assert!(reasons.contains(&Reason::Opening) && reasons.contains(&Reason::Sale));
-    }
-
-    #[test]
-    fn dimension_rows_escape_free_text() {
-        let m = Model::new(&ModelConfig::default());
-        let tv = m
-            .products()
-            .iter()
-            .find(|p| p.name.contains('"'))
-            .expect("an inch mark");
-        let mut out = Vec::new();
-        encode_product_row(tv, &mut out);
-        let json = String::from_utf8(out).unwrap();
-        let escaped = tv.name.replace('"', "\\\"");
-        assert!(json.contains(&format!("\"name\":\"{escaped}\"")), "{json}");
-        assert!(
-            super::super::strict::parse_flat(json.as_bytes()).is_ok(),
-            "{json}"
-        );
-        let mut out = Vec::new();
-        encode_store_row(&m.stores()[0], &mut out);
-        let fields = super::super::strict::parse_flat(&out).unwrap();
-        assert_eq!(fields[0].0, "store_id");
-        assert_eq!(fields.len(), 9);
     }
 }

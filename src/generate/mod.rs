@@ -22,9 +22,7 @@ mod simulation_tests;
 mod strict;
 
 pub use catalog::{Product, Store};
-pub use encode::{
-    encode, encode_product_row, encode_store_row, write_cents, write_str, write_timestamp,
-};
+pub use encode::{encode, write_cents, write_str, write_timestamp};
 pub use malformed::{Flaw, is_malformed, malformed};
 pub use model::{Event, EventKind, Model, ModelConfig, Reason, Stream};
 pub use pacer::{MAX_CATCH_UP, Pace, Pacer, nominal_offset_ns, schedule, wait_until};

@@ -210,8 +210,14 @@ fn duration_in(field: &str, value: Option<&Value>, min: u64, max: u64) -> Result
     }
 }
 
-/// An update request's `updateMask`, split into camelCase paths; empty is an error.
-fn update_mask(call: &Matched, request: &str) -> Result<Vec<String>, Reply> {
+/// An update request's `updateMask`, split into camelCase paths. Empty is an error, and so is
+/// a path whose first field is not a field of `schema` or is one of `fixed`.
+fn update_mask(
+    call: &Matched,
+    request: &str,
+    schema: &str,
+    fixed: &[&str],
+) -> Result<Vec<String>, Reply> {
     let mask = call
         .body
         .get("updateMask")
@@ -222,6 +228,17 @@ fn update_mask(call: &Matched, request: &str) -> Result<Vec<String>, Reply> {
         return Err(Reply::invalid(format!(
             "The update_mask in the {request} must be set, and must be non-empty."
         )));
+    }
+    let fields = crate::discovery::Service::PubSub
+        .discovery()
+        .schema_properties(schema);
+    for p in &paths {
+        let head = p.split('.').next().unwrap_or("");
+        if fixed.contains(&head) || !fields.iter().any(|f| f == head) {
+            return Err(Reply::invalid(format!(
+                "Invalid update_mask provided in the {request}: the '{p}' field cannot be updated or does not exist."
+            )));
+        }
     }
     Ok(paths)
 }

@@ -208,18 +208,12 @@ impl PubSub {
 
     pub(super) fn patch_subscription(&self, call: &Matched) -> Outcome {
         let name = call.param("name");
-        let paths = update_mask(call, "UpdateSubscriptionRequest")?;
-        let fields = crate::discovery::Service::PubSub
-            .discovery()
-            .schema_properties("Subscription");
-        for p in &paths {
-            let head = p.split('.').next().unwrap_or("");
-            if NOT_UPDATABLE.contains(&head) || !fields.iter().any(|f| f == head) {
-                return Err(Reply::invalid(format!(
-                    "Invalid update_mask provided in the UpdateSubscriptionRequest: the '{p}' field cannot be updated or does not exist."
-                )));
-            }
-        }
+        let paths = update_mask(
+            call,
+            "UpdateSubscriptionRequest",
+            "Subscription",
+            NOT_UPDATABLE,
+        )?;
         let empty = Map::new();
         let patch = call
             .body

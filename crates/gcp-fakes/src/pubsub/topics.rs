@@ -48,18 +48,7 @@ impl PubSub {
 
     pub(super) fn patch_topic(&self, call: &Matched) -> Outcome {
         let name = call.param("name");
-        let paths = update_mask(call, "UpdateTopicRequest")?;
-        let fields = crate::discovery::Service::PubSub
-            .discovery()
-            .schema_properties("Topic");
-        for p in &paths {
-            let head = p.split('.').next().unwrap_or("");
-            if NOT_UPDATABLE.contains(&head) || !fields.iter().any(|f| f == head) {
-                return Err(Reply::invalid(format!(
-                    "Invalid update_mask provided in the UpdateTopicRequest: the '{p}' field cannot be updated or does not exist."
-                )));
-            }
-        }
+        let paths = update_mask(call, "UpdateTopicRequest", "Topic", NOT_UPDATABLE)?;
         let empty = Map::new();
         let patch = call
             .body

@@ -1,17 +1,34 @@
 //! The validating proxy: a request that passed discovery validation and fault injection is
 //! forwarded unchanged (method, path, query, headers, body) to an upstream emulator, and
 //! the upstream's answer is passed back unchanged.
+//!
+//! One exception, where an emulator departs from the real API in a way tests must not
+//! depend on: gcp-storage-emulator ignores every field of a bucket insert but its name, while
+//! Cloud Storage applies labels, lifecycle and the rest atomically with the create. The proxy
+//! completes such an insert with a PATCH before answering, so a client killed right after the
+//! insert leaves the bucket Google would have left.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header;
+use http::{HeaderMap, header};
+use percent_encoding::utf8_percent_encode;
+use serde_json::{Map, Value};
 
+use crate::discovery::Matched;
 use crate::reply::Reply;
 use crate::server::Forward;
 
+/// What a path segment must escape: all but RFC 3986's unreserved characters.
+const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+#[derive(Clone)]
 pub(crate) struct Proxy {
     /// Upstream root without a trailing slash, e.g. `http://127.0.0.1:9050`.
     upstream: String,
@@ -51,11 +68,22 @@ impl Proxy {
 
     async fn send(&self, parts: &http::request::Parts, body: Bytes) -> Reply {
         let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        self.send_to(&parts.headers, parts.method.clone(), path, body)
+            .await
+    }
+
+    async fn send_to(
+        &self,
+        headers: &HeaderMap,
+        method: http::Method,
+        path: &str,
+        body: Bytes,
+    ) -> Reply {
         let mut request = self
             .client
-            .request(parts.method.clone(), format!("{}{path}", self.upstream))
+            .request(method, format!("{}{path}", self.upstream))
             .body(body);
-        for (name, value) in &parts.headers {
+        for (name, value) in headers {
             if !hop_by_hop(name) {
                 request = request.header(name, value);
             }
@@ -92,14 +120,78 @@ impl Proxy {
             ),
         }
     }
+
+    /// A bucket insert, then a PATCH of the requested fields the upstream did not keep. Runs
+    /// as its own task: a client that disconnects mid-way must not leave half a bucket.
+    async fn insert_bucket(
+        &self,
+        matched: &Matched,
+        parts: &http::request::Parts,
+        body: Bytes,
+    ) -> Reply {
+        let proxy = self.clone();
+        let headers = parts.headers.clone();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string();
+        let wanted = matched.body.clone();
+        let task = tokio::spawn(async move {
+            let inserted = proxy
+                .send_to(&headers, http::Method::POST, &path, body)
+                .await;
+            match dropped_fields(&wanted, &inserted) {
+                Some((name, patch)) => {
+                    let path =
+                        format!("/storage/v1/b/{}", utf8_percent_encode(&name, PATH_SEGMENT));
+                    let patch = Bytes::from(serde_json::to_vec(&patch).unwrap_or_default());
+                    proxy
+                        .send_to(&headers, http::Method::PATCH, &path, patch)
+                        .await
+                }
+                None => inserted,
+            }
+        });
+        task.await.unwrap_or_else(|e| {
+            Reply::error(
+                500,
+                "INTERNAL",
+                format!("gcp-fakes proxy: bucket insert failed: {e}"),
+            )
+        })
+    }
+}
+
+/// The bucket's name and the fields of `wanted` that a successful insert reply lacks.
+fn dropped_fields(wanted: &Value, inserted: &Reply) -> Option<(String, Value)> {
+    if !(200..300).contains(&inserted.status) {
+        return None;
+    }
+    let Ok(Value::Object(made)) = serde_json::from_slice::<Value>(&inserted.body) else {
+        return None;
+    };
+    let name = wanted.get("name")?.as_str()?.to_string();
+    let dropped: Map<String, Value> = wanted
+        .as_object()?
+        .iter()
+        .filter(|(k, v)| *k != "name" && made.get(*k) != Some(*v))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    (!dropped.is_empty()).then(|| (name, Value::Object(dropped)))
 }
 
 impl Forward for Proxy {
     fn forward<'a>(
         &'a self,
+        matched: &'a Matched,
         parts: &'a http::request::Parts,
         body: Bytes,
     ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
-        Box::pin(self.send(parts, body))
+        if matched.id == "storage.buckets.insert" {
+            Box::pin(self.insert_bucket(matched, parts, body))
+        } else {
+            Box::pin(self.send(parts, body))
+        }
     }
 }

@@ -102,6 +102,7 @@ pub(crate) trait Api: Send + Sync {
 pub(crate) trait Forward: Send + Sync {
     fn forward<'a>(
         &'a self,
+        matched: &'a Matched,
         parts: &'a http::request::Parts,
         body: Bytes,
     ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
@@ -156,7 +157,7 @@ impl Server {
         match &self.handler {
             Handler::Fake(api) => api.handle(matched),
             Handler::Proxy(p) => {
-                let reply = p.forward(parts, body).await;
+                let reply = p.forward(matched, parts, body).await;
                 if let Some(o) = &self.observer
                     && (200..300).contains(&reply.status)
                 {

@@ -163,3 +163,41 @@ async fn an_unreachable_upstream_is_a_502() {
     let r = gcs.call("GET", "/storage/v1/b/some-bucket", None).await;
     assert_eq!((r.status, r.error_status()), (502, "UNAVAILABLE"));
 }
+
+#[tokio::test]
+async fn a_bucket_insert_keeps_its_labels_even_when_the_upstream_drops_them() {
+    // gcp-storage-emulator keeps only the name of an inserted bucket; Cloud Storage applies
+    // labels and lifecycle with the create. The proxy completes the insert with a PATCH.
+    let (upstream, seen) = echo_upstream().await;
+    let fakes = Fakes::start(Config {
+        upstreams: vec![Upstream::new("storage", &upstream, Service::Storage)],
+        ..Config::new("p")
+    })
+    .unwrap();
+    let gcs = Client::new(&fakes.proxy_url("storage"), Service::Storage);
+    let bucket = json!({
+        "name": "p-tmp",
+        "labels": {"managed-by": "bqflow"},
+        "lifecycle": {"rule": [{"action": {"type": "Delete"}, "condition": {"age": 7}}]},
+    });
+    let r = gcs
+        .call("POST", "/storage/v1/b?project=p", Some(&bucket))
+        .await;
+    assert_eq!(r.status, 201);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0]["method"].as_str(), seen[0]["pathAndQuery"].as_str()),
+        (Some("POST"), Some("/storage/v1/b?project=p"))
+    );
+    assert_eq!(
+        (seen[1]["method"].as_str(), seen[1]["pathAndQuery"].as_str()),
+        (Some("PATCH"), Some("/storage/v1/b/p-tmp"))
+    );
+    assert_eq!(seen[1]["body"]["labels"], bucket["labels"]);
+    assert_eq!(seen[1]["body"]["lifecycle"], bucket["lifecycle"]);
+    assert!(seen[1]["body"].get("name").is_none());
+    // What the client sees is the completed bucket (here: the echo of the PATCH).
+    assert_eq!(r.body["method"], "PATCH");
+    fakes.assert_no_violations();
+}

@@ -307,3 +307,35 @@ async fn labels_update_with_a_mask() {
     assert_eq!(r.status, 400);
     fakes.assert_no_violations();
 }
+
+#[tokio::test]
+async fn lists_are_summaries_and_labels_need_a_described_get() {
+    let (fakes, df) = start(DataflowTiming::instant());
+    let id = launch(&df, "ingest").await.body["job"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listed = df
+        .call("GET", &format!("{BASE}/jobs?filter=ACTIVE"), None)
+        .await;
+    let summary = &listed.body["jobs"][0];
+    assert_eq!(summary["id"], id.as_str());
+    assert!(summary.get("labels").is_none(), "{summary}");
+    let plain = df.call("GET", &format!("{BASE}/jobs/{id}"), None).await;
+    assert!(plain.body.get("labels").is_none(), "{:?}", plain.body);
+    let described = df
+        .call(
+            "GET",
+            &format!("{BASE}/jobs/{id}?view=JOB_VIEW_DESCRIPTION"),
+            None,
+        )
+        .await;
+    assert_eq!(described.body["labels"]["managed-by"], "bqflow");
+    assert!(described.body.get("environment").is_none());
+    let all = df
+        .call("GET", &format!("{BASE}/jobs/{id}?view=JOB_VIEW_ALL"), None)
+        .await;
+    assert_eq!(all.body["labels"]["managed-by"], "bqflow");
+    assert!(all.body["environment"]["sdkPipelineOptions"].is_object());
+    fakes.assert_no_violations();
+}

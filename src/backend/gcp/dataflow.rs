@@ -52,25 +52,41 @@ fn jobs_path(project: &str, region: &str) -> String {
     format!("v1b3/projects/{project}/locations/{region}/jobs")
 }
 
+/// What to launch and how.
+pub struct Launch<'a> {
+    pub template: Template<'a>,
+    pub name: &'a str,
+    pub parameters: &'a BTreeMap<String, String>,
+    pub environment: Value,
+    /// Replace the running job of the same name in place (Dataflow's pipeline update): the
+    /// old job ends as `JOB_STATE_UPDATED`, its state carried over to the new one.
+    pub update: bool,
+}
+
 /// Launches; a 409 for an active job of the same name adopts that job (an earlier attempt of
 /// ours, or a run started before).
 pub async fn launch(
     api: &Api,
     project: &str,
     region: &str,
-    template: &Template<'_>,
-    name: &str,
-    parameters: &BTreeMap<String, String>,
-    environment: Value,
+    launch: Launch<'_>,
 ) -> Result<Job, ApiError> {
-    let req = match template {
+    let Launch {
+        name,
+        parameters,
+        environment,
+        update,
+        ..
+    } = launch;
+    let req = match launch.template {
         Template::Classic { gcs_path } => Request::new(
             Service::Dataflow,
             Method::POST,
             format!("v1b3/projects/{project}/locations/{region}/templates:launch"),
         )
-        .query("gcsPath", *gcs_path)
-        .body(json!({ "jobName": name, "parameters": parameters, "environment": environment })),
+        .query("gcsPath", gcs_path)
+        .body(json!({ "jobName": name, "parameters": parameters,
+                      "environment": environment, "update": update })),
         Template::Flex { container_spec } => Request::new(
             Service::Dataflow,
             Method::POST,
@@ -78,9 +94,14 @@ pub async fn launch(
         )
         .body(json!({ "launchParameter": {
                 "jobName": name, "containerSpecGcsPath": container_spec,
-                "parameters": parameters, "environment": environment } })),
+                "parameters": parameters, "environment": environment, "update": update } })),
     }
-    .repeat(Repeat::CreateThenSettle);
+    // A repeated update would replace the job a second time; a failed one is planned again.
+    .repeat(if update {
+        Repeat::Never
+    } else {
+        Repeat::CreateThenSettle
+    });
     match api.call(&req).await {
         Ok(response) => serde_json::from_value(response.get("job").cloned().unwrap_or(Value::Null))
             .map_err(|e| ApiError {
@@ -95,19 +116,26 @@ pub async fn launch(
     }
 }
 
-/// The active job with this name, if any (only one can be active per name and region).
+/// The active job with this name, if any (only one can be active per name and region), with
+/// its labels.
 pub async fn active_job(
     api: &Api,
     project: &str,
     region: &str,
     name: &str,
 ) -> Result<Option<Job>, ApiError> {
-    Ok(list_jobs(api, project, region, "ACTIVE", Some(name))
+    let listed = list_jobs(api, project, region, "ACTIVE", Some(name))
         .await?
         .into_iter()
-        .find(|j| j.name == name && !j.terminal()))
+        .find(|j| j.name == name && !j.terminal());
+    match listed {
+        Some(job) => describe_job(api, project, region, &job.id).await,
+        None => Ok(None),
+    }
 }
 
+/// Summaries of jobs: `jobs.list` "always returns summaries now", which carry no labels. Ask
+/// [`describe_job`] before deciding anything by label.
 pub async fn list_jobs(
     api: &Api,
     project: &str,
@@ -128,17 +156,44 @@ pub async fn list_jobs(
         .collect())
 }
 
+/// A job's summary: its state.
 pub async fn get_job(
     api: &Api,
     project: &str,
     region: &str,
     id: &str,
 ) -> Result<Option<Job>, ApiError> {
-    api.get(
+    get_job_view(api, project, region, id, "JOB_VIEW_SUMMARY").await
+}
+
+/// A job with its labels (`JOB_VIEW_DESCRIPTION`: the summary plus labels and environment).
+pub async fn describe_job(
+    api: &Api,
+    project: &str,
+    region: &str,
+    id: &str,
+) -> Result<Option<Job>, ApiError> {
+    get_job_view(api, project, region, id, "JOB_VIEW_DESCRIPTION").await
+}
+
+async fn get_job_view(
+    api: &Api,
+    project: &str,
+    region: &str,
+    id: &str,
+    view: &str,
+) -> Result<Option<Job>, ApiError> {
+    let req = Request::new(
         Service::Dataflow,
+        Method::GET,
         format!("{}/{id}", jobs_path(project, region)),
     )
-    .await
+    .query("view", view);
+    match api.call_as(&req).await {
+        Ok(job) => Ok(Some(job)),
+        Err(e) if e.not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Asks for a new state (`JOB_STATE_DRAINED` or `JOB_STATE_CANCELLED`); no update mask.
@@ -155,5 +210,23 @@ pub async fn request_state(
         format!("{}/{id}", jobs_path(project, region)),
     )
     .body(json!({ "requestedState": state }));
+    api.call_as(&req).await
+}
+
+/// Replaces a running job's labels (`jobs.update`, `updateMask=labels`).
+pub async fn set_labels(
+    api: &Api,
+    project: &str,
+    region: &str,
+    id: &str,
+    labels: &BTreeMap<String, String>,
+) -> Result<Job, ApiError> {
+    let req = Request::new(
+        Service::Dataflow,
+        Method::PUT,
+        format!("{}/{id}", jobs_path(project, region)),
+    )
+    .query("updateMask", "labels")
+    .body(json!({ "labels": labels }));
     api.call_as(&req).await
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::{Dataflow, Job, is_terminal};
+use super::{Dataflow, Job, View, is_terminal};
 use crate::discovery::Matched;
 use crate::reply::{Outcome, Reply};
 
@@ -43,7 +43,7 @@ impl Dataflow {
             _ => active.into_iter().chain(ended).collect(),
         }
         .into_iter()
-        .map(|j| j.to_json(false))
+        .map(|j| j.to_json(View::Summary))
         .collect();
         let (page, next) = crate::paging::page(
             &selected,
@@ -65,8 +65,7 @@ impl Dataflow {
     pub(super) fn get(&self, call: &Matched) -> Outcome {
         let mut jobs = self.lock();
         let job = find(&mut jobs, call)?;
-        let all = call.query_value("view") == Some("JOB_VIEW_ALL");
-        Ok(job.to_json(all))
+        Ok(job.to_json(View::from_query(call.query_value("view"))))
     }
 
     /// Drain or cancel via `requestedState`, or a masked update — never both.
@@ -105,7 +104,7 @@ impl Dataflow {
                 ));
             }
         }
-        let reply = job.to_json(false);
+        let reply = job.to_json(View::Description);
         self.sync_inputs(&jobs);
         Ok(reply)
     }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use chrono::Utc;
 use serde_json::{Map, Value, json};
 
-use super::{Dataflow, Job};
+use super::{Dataflow, Job, View};
 use crate::discovery::Matched;
 use crate::reply::{Outcome, Reply};
 
@@ -200,7 +200,7 @@ impl Dataflow {
             drain_until: None,
             backlog_seen: None,
         };
-        let body = json!({ "job": job.to_json(false) });
+        let body = json!({ "job": job.to_json(View::Description) });
         jobs.push(job);
         // From now on Pub/Sub queues the job's input for it, even while it is PENDING.
         self.sync_inputs(&jobs);

@@ -138,8 +138,8 @@ impl Job {
         !is_terminal(self.state)
     }
 
-    /// The job as `Job` JSON; `all` adds what JOB_VIEW_ALL shows beyond the summary.
-    fn to_json(&self, all: bool) -> Value {
+    /// The job as `Job` JSON, as much of it as `view` shows.
+    fn to_json(&self, view: View) -> Value {
         let time = |t: DateTime<Utc>| crate::wire::timestamp(t);
         let mut v = json!({
             "id": self.id,
@@ -152,6 +152,9 @@ impl Job {
             "startTime": time(self.created),
             "location": self.location,
         });
+        if view == View::Summary {
+            return v;
+        }
         if !self.labels.is_empty() {
             v["labels"] = Value::Object(self.labels.clone());
         }
@@ -167,7 +170,7 @@ impl Job {
         if let Some(p) = &self.runtime_updatable_params {
             v["runtimeUpdatableParams"] = p.clone();
         }
-        if all {
+        if view == View::All {
             // Where real Dataflow echoes pipeline options, template parameters included.
             let mut options = self.parameters.clone();
             options.insert("templateLocation".into(), self.template.clone().into());
@@ -177,6 +180,29 @@ impl Job {
             v["environment"] = json!({"sdkPipelineOptions": {"options": options}});
         }
         v
+    }
+}
+
+/// How much of a job a response shows (the `view` parameter of `jobs.get`). `jobs.list`
+/// "always returns summaries now": no labels, no environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum View {
+    /// Ids, name, type, state and times.
+    Summary,
+    /// The summary plus labels.
+    Description,
+    /// Everything, pipeline options included.
+    All,
+}
+
+impl View {
+    /// `JOB_VIEW_UNKNOWN` or no view: at least the summary, which is what this fake gives.
+    fn from_query(view: Option<&str>) -> View {
+        match view {
+            Some("JOB_VIEW_ALL") => View::All,
+            Some("JOB_VIEW_DESCRIPTION") => View::Description,
+            _ => View::Summary,
+        }
     }
 }
 
@@ -214,7 +240,7 @@ impl Dataflow {
 
     /// Every job (JOB_VIEW_ALL), oldest first.
     pub fn jobs(&self) -> Vec<Value> {
-        self.lock().iter().map(|j| j.to_json(true)).collect()
+        self.lock().iter().map(|j| j.to_json(View::All)).collect()
     }
 }
 

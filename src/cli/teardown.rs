@@ -53,7 +53,7 @@ pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
     }
     if !report.failed.is_empty() {
         return Err(Error::Runtime(anyhow::anyhow!(
-            "{} deletions failed; run `bqflow teardown` again to finish",
+            "teardown did not finish ({} problems above); run `bqflow teardown` again to finish",
             report.failed.len()
         )));
     }

@@ -56,6 +56,10 @@ fn mutable(kind: Kind, field: &str, from: &str, to: &str) -> bool {
             .is_some_and(|added| added.starts_with(", ") && !added.contains(" REQUIRED")),
         (Kind::View, "sql") => true,
         (Kind::Rows, _) => true,
+        (Kind::Bucket, "lifecycle") => true,
+        // Dataflow's pipeline update replaces a running job with one of new worker settings,
+        // keeping its state; what it reads, writes and runs needs a drain and a new job.
+        (Kind::Pipeline, "max_workers" | "machine_type") => true,
         _ => false,
     }
 }

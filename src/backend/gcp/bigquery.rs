@@ -203,6 +203,32 @@ pub async fn list_datasets_labelled(
         .collect())
 }
 
+/// A dataset's tables and views (`tables.list`, every page): ids, and labels where the list
+/// shows them (Google's does; a table without labels has none to show).
+pub async fn list_tables(
+    api: &Api,
+    project: &str,
+    dataset: &str,
+) -> Result<Vec<(String, Option<BTreeMap<String, String>>)>, ApiError> {
+    let req = Request::new(
+        Service::BigQuery,
+        Method::GET,
+        format!("{}/tables", dataset_path(project, dataset)),
+    )
+    .query("maxResults", "1000");
+    let tables = api.list(&req, "tables").await?;
+    Ok(tables
+        .iter()
+        .filter_map(|t| {
+            let id = t.pointer("/tableReference/tableId")?.as_str()?.to_string();
+            let labels = t
+                .get("labels")
+                .and_then(|l| serde_json::from_value(l.clone()).ok());
+            Some((id, labels))
+        })
+        .collect())
+}
+
 pub async fn get_table(
     api: &Api,
     project: &str,
@@ -270,14 +296,17 @@ fn gone(result: Result<Value, ApiError>) -> Result<bool, ApiError> {
     }
 }
 
-/// A query job: GoogleSQL, labelled, with a request id so a retry is the same job, and the
-/// first page of results (rows are strings per BigQuery's JSON encoding).
+/// A query job: GoogleSQL, labelled, with a request id so a retry is the same job. Returns once
+/// the job is done, with the first page of results (rows are strings per BigQuery's JSON
+/// encoding).
 pub struct QueryOptions<'a> {
     pub location: &'a str,
     pub labels: &'a BTreeMap<String, String>,
     pub maximum_bytes_billed: Option<u64>,
     pub parameters: Vec<Value>,
     pub dry_run: bool,
+    /// Rows in the first page (later pages come from getQueryResults).
+    pub max_results: Option<usize>,
 }
 
 pub async fn query(
@@ -299,6 +328,9 @@ pub async fn query(
     if let Some(max) = o.maximum_bytes_billed {
         body["maximumBytesBilled"] = json!(max.to_string());
     }
+    if let Some(rows) = o.max_results {
+        body["maxResults"] = json!(rows);
+    }
     if !o.parameters.is_empty() {
         body["parameterMode"] = json!("NAMED");
         body["queryParameters"] = json!(o.parameters);
@@ -311,7 +343,28 @@ pub async fn query(
     )
     .body(body)
     .repeat(Repeat::Safe);
-    let response = api.call(&req).await?;
+    let mut response = api.call(&req).await?;
+    // Not done within the request's timeout (DML and big scans can take longer): wait on
+    // getQueryResults, which answers once the job is done or its own timeout passes.
+    while !o.dry_run && response.get("jobComplete") == Some(&Value::Bool(false)) {
+        let job = response
+            .pointer("/jobReference/jobId")
+            .and_then(Value::as_str);
+        let Some(job) = job else { break };
+        let location = response
+            .pointer("/jobReference/location")
+            .and_then(Value::as_str)
+            .unwrap_or(o.location);
+        let wait = Request::new(
+            Service::BigQuery,
+            Method::GET,
+            format!("projects/{project}/queries/{job}"),
+        )
+        .query("location", location)
+        .query("timeoutMs", "10000")
+        .query("formatOptions.useInt64Timestamp", "true");
+        response = api.call(&wait).await?;
+    }
     if let Some(errors) = response
         .get("errors")
         .and_then(Value::as_array)

@@ -62,7 +62,11 @@ impl Gcp {
         // Fingerprints are bookkeeping, not labels the user declared.
         let shown: Labels = labels
             .iter()
-            .filter(|(k, _)| k.as_str() != ROWS_LABEL && k.as_str() != SQL_LABEL)
+            .filter(|(k, _)| {
+                k.as_str() != ROWS_LABEL
+                    && k.as_str() != SQL_LABEL
+                    && !k.starts_with(LAUNCH_LABEL_PREFIX)
+            })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         fields.insert("labels", labels_text(&shown));
@@ -254,9 +258,11 @@ impl Gcp {
                 let name = job_name(&self.spec_name, &pipe.name);
                 match dataflow::active_job(&self.api, &self.project, &self.region, &name).await? {
                     None => Ok(Observed::Missing),
-                    // A running template job cannot be changed in place, and its launch
-                    // parameters are not readable back; what is compared is that it runs.
-                    Some(job) => Ok(self.present(&job.labels, r.desired.fields())),
+                    // A running job's launch parameters are not readable back: the labels
+                    // bqflow launched it with record them.
+                    Some(job) => {
+                        Ok(self.present(&job.labels, launched_with(&r.desired, &job.labels)))
+                    }
                 }
             }
             Via::BigquerySubscription => {
@@ -403,7 +409,16 @@ impl Gcp {
                 .await?;
                 Ok(format!("updated {}", changed(change)))
             }
-            Desired::Pipeline(pipe) => self.start_pipeline(pipe, labels).await,
+            Desired::Pipeline(pipe) => {
+                let mut labels = labels.clone();
+                labels.extend(launch_labels(&r.desired));
+                let only_labels = matches!(&change.action,
+                    Action::Update(fields) if fields.iter().all(|f| f.field == "labels"));
+                if only_labels && pipe.via == Via::Dataflow {
+                    return self.relabel_job(pipe, &labels, change).await;
+                }
+                self.start_pipeline(pipe, &labels, change).await
+            }
         }
     }
 
@@ -459,6 +474,7 @@ impl Gcp {
             maximum_bytes_billed: None,
             parameters: vec![],
             dry_run: false,
+            max_results: None,
         };
         if change.action != Action::Create || table.num_rows.as_deref().is_some_and(|n| n != "0") {
             bq::query(
@@ -508,7 +524,27 @@ impl Gcp {
         Ok(format!("loaded {} rows", data.len()))
     }
 
-    async fn start_pipeline(&self, pipe: &PipelineDef, labels: &Labels) -> Result<String> {
+    /// New labels on the running job, through `jobs.update` with a mask: no relaunch.
+    async fn relabel_job(
+        &self,
+        pipe: &PipelineDef,
+        labels: &Labels,
+        change: &Change,
+    ) -> Result<String> {
+        let name = job_name(&self.spec_name, &pipe.name);
+        let job = dataflow::active_job(&self.api, &self.project, &self.region, &name)
+            .await?
+            .ok_or_else(|| anyhow!("Dataflow job {name} stopped while being updated"))?;
+        dataflow::set_labels(&self.api, &self.project, &self.region, &job.id, labels).await?;
+        Ok(format!("updated {}", changed(change)))
+    }
+
+    async fn start_pipeline(
+        &self,
+        pipe: &PipelineDef,
+        labels: &Labels,
+        change: &Change,
+    ) -> Result<String> {
         match pipe.via {
             Via::Dataflow => {
                 let name = job_name(&self.spec_name, &pipe.name);
@@ -553,21 +589,25 @@ impl Gcp {
                     }
                     None => Template::Classic { gcs_path: &classic },
                 };
-                let job = dataflow::launch(
-                    &self.api,
-                    &self.project,
-                    &self.region,
-                    &template,
-                    &name,
-                    &parameters,
+                let update = matches!(change.action, Action::Update(_));
+                let launch = dataflow::Launch {
+                    template,
+                    name: &name,
+                    parameters: &parameters,
                     environment,
-                )
-                .await?;
-                Ok(format!(
-                    "launched Dataflow job {} ({})",
-                    job.id,
-                    job.state()
-                ))
+                    update,
+                };
+                let job = dataflow::launch(&self.api, &self.project, &self.region, launch).await?;
+                Ok(if update {
+                    format!(
+                        "updated {} in place: Dataflow job {} ({}) replaces the running one",
+                        changed(change),
+                        job.id,
+                        job.state()
+                    )
+                } else {
+                    format!("launched Dataflow job {} ({})", job.id, job.state())
+                })
             }
             Via::BigquerySubscription => {
                 let agent = self.pubsub_agent().await?;
@@ -625,6 +665,50 @@ fn has_writer(ds: &bq::Dataset, agent: &str) -> bool {
                 Some("WRITER" | "OWNER" | "roles/bigquery.dataEditor" | "roles/bigquery.dataOwner")
             )
     })
+}
+
+/// Label key prefix recording one launch setting of a Dataflow job.
+const LAUNCH_LABEL_PREFIX: &str = "bqflow-launch-";
+
+/// The labels that record how a pipeline's job is launched, one per compared setting: the
+/// value itself where it is a valid label value, else `fp-` and its fingerprint.
+fn launch_labels(desired: &Desired) -> Labels {
+    desired
+        .fields()
+        .iter()
+        .map(|(field, value)| (launch_label_key(field), launch_label_value(value)))
+        .collect()
+}
+
+fn launch_label_key(field: &str) -> String {
+    format!("{LAUNCH_LABEL_PREFIX}{}", field.replace('_', "-"))
+}
+
+fn launch_label_value(value: &str) -> String {
+    if crate::spec::names::label_value(value).is_ok() {
+        value.to_string()
+    } else {
+        format!("fp-{}", fingerprint_label(value))
+    }
+}
+
+/// A running job's settings as far as its launch labels tell: the desired value where the
+/// label matches it, the recorded value where it is readable, else a placeholder that
+/// differs from anything desired.
+fn launched_with(desired: &Desired, labels: &Labels) -> Fields {
+    desired
+        .fields()
+        .into_iter()
+        .map(|(field, want)| {
+            let seen = match labels.get(&launch_label_key(field)) {
+                Some(v) if *v == launch_label_value(&want) => want,
+                Some(v) if v.starts_with("fp-") => "another value".into(),
+                Some(v) => v.clone(),
+                None => "not recorded (launched without bqflow's setting labels)".into(),
+            };
+            (field, seen)
+        })
+        .collect()
 }
 
 /// A label value for the dimension fingerprint: labels hold at most 63 lowercase characters.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use futures_util::stream::{self, StreamExt};
 
-use super::{Gcp, bigquery as bq, dataflow, pubsub, storage};
+use super::{Gcp, Service, bigquery as bq, dataflow, pubsub, storage};
 use crate::plan::build::PROJECT_LABEL;
 use crate::plan::diff::Observed;
 use crate::plan::{Desired, Kind, Plan};
@@ -56,7 +56,7 @@ impl Gcp {
         let mut subscriptions = owned(Kind::Subscription);
         let mut topics = owned(Kind::Topic);
         let mut datasets = owned(Kind::Dataset);
-        let buckets = owned(Kind::Bucket);
+        let mut buckets = owned(Kind::Bucket);
         let tables: Vec<String> = owned(Kind::Table)
             .into_iter()
             .chain(owned(Kind::View))
@@ -65,9 +65,38 @@ impl Gcp {
         self.sweep_pubsub(&mut topics, &mut subscriptions).await?;
         self.sweep_datasets(&mut datasets).await?;
 
+        // A spec that no longer has Dataflow pipelines may still have jobs and a temp bucket
+        // running from an earlier version: look for them where that costs no new login, and
+        // let a failure to look (the API may be off) be a warning, not the end of teardown.
+        let uses_dataflow = Self::needed(plan).contains(&Service::Dataflow);
+        if !uses_dataflow && buckets.is_empty() && self.may_ask(plan, Service::Storage) {
+            match storage::get_bucket(&self.api, &self.temp_bucket).await {
+                Ok(Some(b)) if self.owned_labels(&b.labels) => buckets.push(b.name),
+                Ok(_) => {}
+                Err(e) => ui.warn(format!(
+                    "could not look for a temp bucket left by earlier Dataflow pipelines: {e}"
+                )),
+            }
+        }
+
         // 1. Jobs first, so nothing writes into what is deleted next.
-        if Self::needed(plan).contains(&super::Service::Dataflow) {
+        if uses_dataflow {
             self.stop_jobs(ui, drain_timeout, &mut report).await?;
+        } else if self.may_ask(plan, Service::Dataflow)
+            && let Err(e) = self.stop_jobs(ui, drain_timeout, &mut report).await
+        {
+            ui.warn(format!(
+                "could not look for Dataflow jobs left by earlier pipelines: {e:#}"
+            ));
+        }
+
+        // A job that could not be stopped still reads its subscription and writes its table:
+        // leave those in place and let the re-run finish.
+        if !report.failed.is_empty() {
+            report
+                .failed
+                .push("nothing else was deleted while a Dataflow job may still be running".into());
+            return Ok(report);
         }
 
         // 2. Subscriptions (a topic's subscriptions survive its deletion otherwise).
@@ -80,10 +109,14 @@ impl Gcp {
         // 3. Topics, the dataset (with its contents) or our tables in someone else's
         //    dataset, and the bucket.
         let lone_tables = if datasets.is_empty() { tables } else { vec![] };
+        let mut in_datasets = Vec::new();
+        for ds in datasets {
+            in_datasets.extend(self.dataset_deletion(&ds, &mut report).await?);
+        }
         let second: Vec<Deletion> = topics
             .into_iter()
             .map(Deletion::Topic)
-            .chain(datasets.into_iter().map(Deletion::Dataset))
+            .chain(in_datasets)
             .chain(lone_tables.into_iter().map(Deletion::Table))
             .chain(buckets.into_iter().map(Deletion::Bucket))
             .collect();
@@ -128,6 +161,46 @@ impl Gcp {
         Ok(())
     }
 
+    /// How one of our datasets goes: whole, with its contents, unless it also holds tables
+    /// or views someone else made there. Then only ours are deleted, and the dataset stays
+    /// with theirs.
+    async fn dataset_deletion(&self, dataset: &str, report: &mut Report) -> Result<Vec<Deletion>> {
+        let listed = bq::list_tables(&self.api, &self.project, dataset).await?;
+        let (mut ours, mut unsure) = (Vec::new(), Vec::new());
+        for (id, labels) in listed {
+            match labels {
+                Some(l) if self.owned_labels(&l) => ours.push(format!("{dataset}.{id}")),
+                _ => unsure.push(id),
+            }
+        }
+        // What the list did not show as ours is read back before it decides anything.
+        let read: Vec<_> = stream::iter(
+            unsure
+                .iter()
+                .map(|t| bq::get_table(&self.api, &self.project, dataset, t)),
+        )
+        .buffered(self.concurrency)
+        .collect()
+        .await;
+        let mut theirs = Vec::new();
+        for (id, table) in unsure.into_iter().zip(read) {
+            match table? {
+                Some(t) if self.owned_labels(&t.labels) => ours.push(format!("{dataset}.{id}")),
+                Some(_) => theirs.push(id),
+                None => {}
+            }
+        }
+        if theirs.is_empty() {
+            return Ok(vec![Deletion::Dataset(dataset.to_string())]);
+        }
+        report.left_alone.push(format!(
+            "dataset {dataset}: also holds {} that bqflow did not create ({}); kept, with them",
+            plural(theirs.len(), "table or view", "tables or views"),
+            theirs.join(", ")
+        ));
+        Ok(ours.into_iter().map(Deletion::Table).collect())
+    }
+
     /// Datasets listed under this project's label. Each is read back and its labels checked
     /// before it joins the list: a server that ignores the list filter (some emulators do)
     /// must not turn a sweep into deleting someone else's data.
@@ -148,6 +221,16 @@ impl Gcp {
         Ok(())
     }
 
+    /// Whether `service`, which this spec does not use, can be asked about leftovers without
+    /// a login this run would not otherwise need: it is emulated, or Google is called anyway.
+    fn may_ask(&self, plan: &Plan, service: Service) -> bool {
+        let endpoints = &self.api.endpoints;
+        endpoints.get(service).overridden
+            || Self::needed(plan)
+                .iter()
+                .any(|s| !endpoints.get(*s).overridden)
+    }
+
     fn owned_labels(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
         labels.get(PROJECT_LABEL).map(String::as_str) == Some(self.spec_name.as_str())
             && labels
@@ -159,19 +242,33 @@ impl Gcp {
     /// Drains every active job carrying this project's labels, with progress; cancels the ones
     /// still running when the drain timeout passes.
     async fn stop_jobs(&self, ui: &Ui, drain_timeout: Duration, report: &mut Report) -> Result<()> {
-        let jobs: Vec<dataflow::Job> =
-            dataflow::list_jobs(&self.api, &self.project, &self.region, "ACTIVE", None)
-                .await?
-                .into_iter()
-                .filter(|j| !j.terminal() && self.owned_labels(&j.labels))
-                .collect();
-        if jobs.is_empty() {
+        let active =
+            dataflow::list_jobs(&self.api, &self.project, &self.region, "ACTIVE", None).await?;
+        // Listed jobs are summaries without labels: read each one's before deciding.
+        let described: Vec<_> = stream::iter(
+            active
+                .iter()
+                .filter(|j| !j.terminal())
+                .map(|j| dataflow::describe_job(&self.api, &self.project, &self.region, &j.id)),
+        )
+        .buffer_unordered(self.concurrency)
+        .collect()
+        .await;
+        let mut owned = Vec::new();
+        for job in described {
+            match job? {
+                Some(j) if !j.terminal() && self.owned_labels(&j.labels) => owned.push(j),
+                _ => {}
+            }
+        }
+        if owned.is_empty() {
             return Ok(());
         }
-        let to_drain = jobs
-            .iter()
-            .filter(|j| !matches!(j.state(), "JOB_STATE_DRAINING" | "JOB_STATE_CANCELLING"));
-        let drains = to_drain.map(|j| {
+        // A job whose drain request fails is reported; the others are still stopped.
+        let drains = owned.iter().map(|j| async move {
+            if matches!(j.state(), "JOB_STATE_DRAINING" | "JOB_STATE_CANCELLING") {
+                return Ok(());
+            }
             dataflow::request_state(
                 &self.api,
                 &self.project,
@@ -179,12 +276,24 @@ impl Gcp {
                 &j.id,
                 "JOB_STATE_DRAINED",
             )
+            .await
+            .map(|_| ())
         });
-        for result in futures_util::future::join_all(drains).await {
-            result?;
+        let results = futures_util::future::join_all(drains).await;
+        let mut jobs = Vec::new();
+        for (j, result) in owned.into_iter().zip(results) {
+            match result {
+                Ok(()) => {
+                    ui.note(format!("draining Dataflow job {} ({})", j.name, j.id));
+                    jobs.push(j);
+                }
+                Err(e) => report
+                    .failed
+                    .push(format!("draining Dataflow job {} ({}): {e}", j.name, j.id)),
+            }
         }
-        for j in &jobs {
-            ui.note(format!("draining Dataflow job {} ({})", j.name, j.id));
+        if jobs.is_empty() {
+            return Ok(());
         }
         let start = Instant::now();
         let mut cancelled = false;
@@ -242,6 +351,10 @@ impl Gcp {
             tokio::time::sleep(self.poll).await;
         }
     }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn name_of(desired: &Desired, id: &str) -> String {

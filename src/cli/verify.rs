@@ -20,6 +20,9 @@ pub struct VerifyArgs {
     /// Keep checking until nothing is missing, up to this long (pipelines take a while).
     #[arg(long, value_parser = humantime::parse_duration)]
     pub wait: Option<Duration>,
+    /// The seed the events were generated with, if `generate --seed` was given one.
+    #[arg(long)]
+    pub seed: Option<u64>,
 }
 
 /// One fact table's count.
@@ -83,14 +86,13 @@ fn count_sql(
     )
 }
 
-fn check(ctx: &Context, ranges: Option<&[RangeSet; 2]>) -> Result<Vec<Check>> {
+fn check(ctx: &Context, seed: u64, ranges: Option<&[RangeSet; 2]>) -> Result<Vec<Check>> {
     let spec = &ctx.project.spec;
     let Some(streams) = &spec.generator.streams else {
         return Err(Error::usage(
             "the spec has no `generator.streams`: there is nothing generated to verify",
         ));
     };
-    let seed = model_config(&spec.generator).seed;
     let mut checks = Vec::new();
     for (i, (topic, stream, column, letter)) in [
         (&streams.sales, "sales", "transaction_id", 'T'),
@@ -146,7 +148,9 @@ fn check(ctx: &Context, ranges: Option<&[RangeSet; 2]>) -> Result<Vec<Check>> {
 
 pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
     let ctx = context::load(g)?;
-    let producer = producer_id(&model_config(&ctx.project.spec.generator));
+    let mut model = model_config(&ctx.project.spec.generator);
+    model.seed = args.seed.unwrap_or(model.seed);
+    let producer = producer_id(&model);
     let ledger = block_on(ctx.backend.ledger())?;
     let ranges = ledger.as_ref().map(|l| {
         l.producers
@@ -156,7 +160,7 @@ pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
     });
     let deadline = Instant::now() + args.wait.unwrap_or_default();
     let checks = loop {
-        let checks = check(&ctx, ranges.as_ref())?;
+        let checks = check(&ctx, model.seed, ranges.as_ref())?;
         let missing: u64 = checks.iter().map(Check::missing).sum();
         if missing == 0 || Instant::now() >= deadline {
             break checks;

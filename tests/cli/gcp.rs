@@ -126,6 +126,7 @@ impl Cloud {
                     "JOB_STATE_CANCELLED",
                     "JOB_STATE_DONE",
                     "JOB_STATE_FAILED",
+                    "JOB_STATE_UPDATED",
                 ]
                 .contains(&state)
             })
@@ -204,6 +205,21 @@ fn a_changed_view_is_planned_and_applied() {
     c.fakes.assert_no_violations();
 }
 
+/// One REST call the way a colleague's script or console click would make it, past bqflow.
+fn call(method: reqwest::Method, url: &str, body: Option<serde_json::Value>) -> u16 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().request(method, url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.unwrap().status().as_u16()
+    })
+}
+
 /// Creates a topic the way a colleague would in the console: no labels.
 fn create_unlabelled_topic(c: &Cloud, topic: &str) {
     let url = format!(
@@ -211,20 +227,132 @@ fn create_unlabelled_topic(c: &Cloud, topic: &str) {
         c.fakes.pubsub_url(),
         c.id
     );
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let status = rt.block_on(async {
-        reqwest::Client::new()
-            .put(url)
-            .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap()
-            .status()
+    let status = call(reqwest::Method::PUT, &url, Some(serde_json::json!({})));
+    assert!((200..300).contains(&status), "{status}");
+}
+
+/// A BigQuery table URL (through the validating proxy), or the dataset's tables collection.
+fn table_url(c: &Cloud, table: &str) -> String {
+    format!(
+        "{}/bigquery/v2/projects/{}/datasets/retail_dw/tables/{table}",
+        c.fakes.proxy_url("bigquery"),
+        c.id
+    )
+    .trim_end_matches('/')
+    .to_string()
+}
+
+#[test]
+fn teardown_keeps_a_dataset_that_also_holds_someone_elses_table() {
+    let c = cloud();
+    c.ok(&["up"]);
+    let notes = serde_json::json!({
+        "tableReference": {"projectId": c.id, "datasetId": "retail_dw", "tableId": "analyst_notes"},
+        "schema": {"fields": [{"name": "note", "type": "STRING"}]},
     });
-    assert!(status.is_success());
+    let status = call(reqwest::Method::POST, &table_url(&c, ""), Some(notes));
+    assert_eq!(status, 200);
+
+    let out = c.ok(&["teardown", "--yes"]);
+    assert!(
+        out.contains("left alone dataset retail_dw: also holds 1 table or view that bqflow did not create (analyst_notes)"),
+        "{out}"
+    );
+    assert!(out.contains("deleted table retail_dw.sales_fact"), "{out}");
+    assert!(!out.contains("deleted dataset"), "{out}");
+    assert_eq!(
+        call(reqwest::Method::GET, &table_url(&c, "analyst_notes"), None),
+        200
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, &table_url(&c, "sales_fact"), None),
+        404
+    );
+    assert_eq!(
+        call(reqwest::Method::GET, &table_url(&c, "top_products"), None),
+        404
+    );
+
+    // Once the colleague's table is gone, teardown finishes with the dataset.
+    assert_eq!(
+        call(
+            reqwest::Method::DELETE,
+            &table_url(&c, "analyst_notes"),
+            None
+        ),
+        204
+    );
+    let out = c.ok(&["teardown", "--yes"]);
+    assert!(out.contains("deleted dataset retail_dw"), "{out}");
+    c.fakes.assert_no_violations();
+}
+
+#[test]
+fn a_changed_worker_setting_updates_the_running_job_in_place() {
+    let c = cloud();
+    c.ok(&["up"]);
+    let first: Vec<String> = c
+        .fakes
+        .dataflow_jobs()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap().to_string())
+        .collect();
+    c.project.edit(
+        "project.yaml",
+        "    table: sales_fact\n    via: dataflow\n    dataflow: { max_workers: 2,",
+        "    table: sales_fact\n    via: dataflow\n    dataflow: { max_workers: 5,",
+    );
+    let plan = c.run().args(&["plan"]).code(3).stdout;
+    assert!(
+        plan.contains("~ update        pipeline sales-ingest")
+            && plan.contains("max_workers: 2 → 5"),
+        "{plan}"
+    );
+    assert!(plan.contains("1 to update"), "{plan}");
+    let out = c.ok(&["up"]);
+    assert!(out.contains("replaces the running one"), "{out}");
+    c.run().args(&["plan"]).code(0);
+    let jobs = c.fakes.dataflow_jobs();
+    let replaced = jobs
+        .iter()
+        .find(|j| j["currentState"] == "JOB_STATE_UPDATED")
+        .expect("the old job ends as UPDATED");
+    assert!(first.contains(&replaced["id"].as_str().unwrap().to_string()));
+    assert_eq!(c.active_jobs(), 2);
+
+    // What the job runs cannot change under it: reported, not applied.
+    c.project.edit(
+        "project.yaml",
+        "dataflow: { max_workers: 5, machine_type: n1-standard-2 }",
+        "dataflow: { max_workers: 5, machine_type: n1-standard-2, flex_template: \"gs://my-templates/ingest.json\" }",
+    );
+    let plan = c.run().args(&["plan"]).code(3).stdout;
+    assert!(
+        plan.contains("pipeline sales-ingest")
+            && plan.contains("template: another value → gs://my-templates/ingest.json"),
+        "{plan}"
+    );
+    assert!(plan.contains("1 cannot change in place"), "{plan}");
+    c.fakes.assert_no_violations();
+}
+
+#[test]
+fn teardown_drains_jobs_of_pipelines_no_longer_on_dataflow() {
+    let c = cloud();
+    c.ok(&["up"]);
+    assert_eq!(c.active_jobs(), 2);
+    for table in ["sales_fact", "inventory_fact"] {
+        c.project.edit(
+            "project.yaml",
+            &format!("    table: {table}\n    via: dataflow\n    dataflow: {{ max_workers: 2, machine_type: n1-standard-2 }}"),
+            &format!("    table: {table}\n    via: bigquery-subscription"),
+        );
+    }
+    let out = c.ok(&["teardown", "--yes"]);
+    assert_eq!(c.active_jobs(), 0, "{out}");
+    assert!(out.contains("deleted Dataflow job"), "{out}");
+    assert!(out.contains("deleted bucket"), "{out}");
+    c.fakes.assert_no_violations();
 }
 
 #[test]
@@ -315,7 +443,7 @@ fn up_and_teardown_converge_through_faults_without_duplicates() {
         .with_rule(FaultRule::probability(FaultKind::ResponseLost, 0.08))
         .with_rule(FaultRule::probability(FaultKind::RateLimitExceeded, 0.05).only(["bigquery.*"]))
         .with_rule(FaultRule::probability(
-            FaultKind::Slow(Duration::from_millis(1500)),
+            FaultKind::Slow(Duration::from_millis(6000)),
             0.02,
         ));
     let c = cloud_with(
@@ -326,8 +454,10 @@ fn up_and_teardown_converge_through_faults_without_duplicates() {
             cancel: Some(Duration::from_millis(50)),
         },
     );
+    // Slow responses outlast the request timeout; genuine work (bqemulator takes 1–2 s for
+    // the 200-row INSERT of the products) stays inside it.
     let env = |run: Run| {
-        run.env("BQFLOW_REQUEST_TIMEOUT_MS", "1000")
+        run.env("BQFLOW_REQUEST_TIMEOUT_MS", "5000")
             .env("BQFLOW_RETRY_DEADLINE_MS", "30000")
     };
     env(c.run()).args(&["up"]).success();
@@ -719,4 +849,105 @@ fn emulators_alone_need_no_credentials_and_no_service_usage() {
     run(&["plan"], 0);
     assert!(c.fakes.requests_to("serviceusage.*").is_empty());
     run(&["teardown", "--yes"], 0);
+}
+
+#[test]
+fn large_results_are_paged_and_every_query_job_is_bounded_and_labelled() {
+    let c = cloud();
+    let sql = "SELECT n FROM UNNEST(GENERATE_ARRAY(1, 25000)) AS n ORDER BY n";
+    let out = c.ok(&["query", "--format", "csv", "--sql", sql]);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), 25000, "{}", &out[..out.len().min(300)]);
+    assert_eq!((rows[0], rows[24999]), ("1", "25000"));
+    let pages = c.fakes.requests_to("bigquery.jobs.getQueryResults");
+    assert!(pages.len() >= 2, "{} getQueryResults pages", pages.len());
+    assert!(
+        pages.iter().all(|p| p.query.contains("pageToken=")
+            && p.query.contains("formatOptions.useInt64Timestamp=true")),
+        "{:?}",
+        pages.iter().map(|p| &p.query).collect::<Vec<_>>()
+    );
+    let jobs = c.fakes.requests_to("bigquery.jobs.query");
+    let body = &jobs[0].body;
+    assert_eq!(body["useLegacySql"], false);
+    assert_eq!(body["maximumBytesBilled"], "10000000000");
+    assert_eq!(body["formatOptions"]["useInt64Timestamp"], true);
+    assert_eq!(body["labels"]["managed-by"], "bqflow");
+    assert_eq!(body["maxResults"], 10000);
+
+    // --limit bounds what is fetched, not only what is shown.
+    c.fakes.clear_log();
+    let out = c.ok(&["query", "--format", "csv", "--limit", "5", "--sql", sql]);
+    assert_eq!(out.lines().count(), 6, "{out}");
+    assert_eq!(
+        c.fakes.requests_to("bigquery.jobs.query")[0].body["maxResults"],
+        5
+    );
+    assert!(
+        c.fakes
+            .requests_to("bigquery.jobs.getQueryResults")
+            .is_empty()
+    );
+    c.fakes.assert_no_violations();
+}
+
+#[test]
+fn ctrl_c_drains_in_flight_publishes_and_verify_finds_every_acknowledged_event() {
+    let c = cloud();
+    c.ok(&["up"]);
+    // Slow publishes keep requests in flight when the interrupt arrives.
+    c.fakes.set_faults_for(
+        "pubsub",
+        Faults::none().with_rule(
+            FaultRule::probability(FaultKind::Slow(Duration::from_millis(300)), 0.5)
+                .only(["pubsub.projects.topics.publish"]),
+        ),
+    );
+    let child = Command::new(bin())
+        .current_dir(c.project.path())
+        .args([
+            "--target", "gcp", "generate", "--rate", "3000", "--seed", "7",
+        ])
+        .envs(c.fakes.env())
+        .env("GOOGLE_CLOUD_PROJECT", &c.id)
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2000));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    let acked = |topic: &str| -> usize {
+        stdout
+            .split(&format!("{topic} "))
+            .nth(1)
+            .and_then(|s| s.split([',', ' ']).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no acknowledged count for {topic} in {stdout}"))
+    };
+    let (sales, inventory) = (acked("sales-events"), acked("inventory-events"));
+    assert!(sales > 100, "{stdout}");
+    // Everything acknowledged is stored, and nothing was stored that was not acknowledged
+    // (no response was lost here).
+    assert_eq!(stored_ids(&c, "sales-events").len(), sales, "{stdout}");
+    assert_eq!(
+        stored_ids(&c, "inventory-events").len(),
+        inventory,
+        "{stdout}"
+    );
+    c.fakes.set_faults_for("pubsub", Faults::none());
+    assert!(c.fakes.wait_delivered(Duration::from_secs(60)));
+    let report = c
+        .run()
+        .args(&["verify", "--seed", "7", "--wait", "30s"])
+        .success()
+        .stdout;
+    assert!(report.contains(&format!("┆ {sales} ")), "{report}");
 }

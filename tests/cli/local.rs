@@ -422,3 +422,47 @@ fn ctrl_c_flushes_everything_and_prints_a_summary() {
         "every event counted in the summary is in the warehouse"
     );
 }
+
+/// The README's first command: provisions, streams, and prints every named query with rows.
+#[test]
+fn the_demo_prints_every_metric() {
+    let p = Project::example();
+    let out = p.ok(&["demo", "--duration", "2s", "--rows", "3"]);
+    let queries = p.ok(&["query", "--list"]);
+    let names: Vec<&str> = queries
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(names.len() >= 10, "query --list: {queries}");
+    for name in names {
+        let header = format!("bqflow query {name}");
+        let at = out
+            .find(&header)
+            .unwrap_or_else(|| panic!("demo printed no `{header}`:\n{out}"));
+        // The table after the header has a data row: more than its border and column lines.
+        let table: Vec<&str> = out[at..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.is_empty())
+            .collect();
+        assert!(
+            table.len() >= 5,
+            "`{name}` printed no rows:\n{}",
+            table.join("\n")
+        );
+    }
+    // It leaves a working target behind, as it says.
+    let sales = count(&p, "SELECT count(*) FROM {{ ref(\"sales_fact\") }}");
+    assert!(sales > 100, "{sales} sales after the demo");
+    // A second demo starts clean instead of adding to the first.
+    let again = p
+        .run()
+        .args(&["demo", "--duration", "1s", "--rows", "1"])
+        .success();
+    assert!(again.stderr.contains("Resetting"), "{}", again.stderr);
+    assert!(
+        again.stdout.contains("bqflow query revenue"),
+        "{}",
+        again.stdout
+    );
+}

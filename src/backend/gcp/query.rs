@@ -54,6 +54,7 @@ impl Gcp {
                 })
                 .collect(),
             dry_run,
+            max_results: None,
         }
     }
 
@@ -65,7 +66,8 @@ impl Gcp {
         limit: Option<usize>,
     ) -> Result<QueryResult> {
         let labels = self.job_labels();
-        let options = self.options(&labels, rendered, params, false);
+        let mut options = self.options(&labels, rendered, params, false);
+        options.max_results = Some(limit.unwrap_or(PAGE_ROWS).min(PAGE_ROWS));
         let mut response = bq::query(&self.api, &self.project, &rendered.sql, &options).await?;
         let job = response
             .pointer("/jobReference/jobId")
@@ -77,10 +79,6 @@ impl Gcp {
             .and_then(Value::as_str)
             .unwrap_or(&self.location)
             .to_string();
-        // Not done within the request's timeout: wait on getQueryResults.
-        while response.get("jobComplete") == Some(&Value::Bool(false)) {
-            response = self.results_page(&job, &location, None, 0).await?;
-        }
         let fields = response
             .pointer("/schema/fields")
             .and_then(Value::as_array)

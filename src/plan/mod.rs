@@ -210,6 +210,12 @@ pub struct PipelineDef {
     pub flex_template: Option<String>,
 }
 
+/// What a subscription with a dead-letter topic needs besides the policy: Pub/Sub's service
+/// agent allowed to acknowledge here and publish there.
+pub fn dead_letter_access(topic: &str) -> String {
+    format!("Pub/Sub's service agent may move undeliverable messages to {topic}")
+}
+
 /// Comparable settings of a resource, as text, by field name.
 pub type Fields = BTreeMap<&'static str, String>;
 
@@ -238,6 +244,9 @@ impl Desired {
                         .as_ref()
                         .map_or("none".into(), |(t, n)| format!("{t} after {n} attempts")),
                 );
+                if let Some((topic, _)) = &s.dead_letter {
+                    f.insert("dead_letter_access", dead_letter_access(topic));
+                }
                 f.insert(
                     "bigquery_table",
                     s.bigquery_table.clone().unwrap_or_else(|| "none".into()),

@@ -951,3 +951,102 @@ fn ctrl_c_drains_in_flight_publishes_and_verify_finds_every_acknowledged_event()
         .stdout;
     assert!(report.contains(&format!("┆ {sales} ")), "{report}");
 }
+
+/// A BigQuery subscription with a dead-letter topic: the spec's policy, plus the grants
+/// Pub/Sub's service agent needs to forward (without them Pub/Sub redelivers forever).
+fn with_dead_letters(c: &Cloud) {
+    c.project
+        .edit("project.yaml", "    table: sales_fact\n    via: dataflow\n    dataflow: { max_workers: 2, machine_type: n1-standard-2 }", "    table: sales_fact\n    via: bigquery-subscription")
+        .edit(
+            "project.yaml",
+            "  - name: inventory-events\n    message_retention: 1d\n",
+            "  - name: inventory-events\n    message_retention: 1d\n  - name: sales-dead-letters\n",
+        )
+        .edit(
+            "project.yaml",
+            "    topic: sales-events\n    ack_deadline: 60s\n",
+            "    topic: sales-events\n    ack_deadline: 60s\n    dead_letter: { topic: sales-dead-letters, max_delivery_attempts: 5 }\n",
+        );
+}
+
+#[test]
+fn dead_letter_topics_get_the_service_agents_grants_and_receive_malformed_events() {
+    let c = cloud();
+    with_dead_letters(&c);
+    c.run().args(&["plan"]).code(3);
+    c.ok(&["up"]);
+    let agent = "serviceAccount:service-";
+    let policy = |path: &str| {
+        c.fakes
+            .requests_to("pubsub.projects.*.setIamPolicy")
+            .into_iter()
+            .find(|r| r.path.contains(path))
+            .unwrap_or_else(|| panic!("no setIamPolicy on {path}"))
+            .body
+    };
+    let topic = policy("topics/sales-dead-letters");
+    assert_eq!(
+        topic["policy"]["bindings"][0]["role"],
+        "roles/pubsub.publisher"
+    );
+    assert!(
+        topic["policy"]["bindings"][0]["members"][0]
+            .as_str()
+            .unwrap()
+            .starts_with(agent)
+    );
+    let sub = policy("subscriptions/sales-events-to-bq");
+    assert_eq!(
+        sub["policy"]["bindings"][0]["role"],
+        "roles/pubsub.subscriber"
+    );
+    c.fakes.clear_log();
+    c.run().args(&["plan"]).code(0);
+    c.ok(&["up"]);
+    assert_eq!(c.writes(), Vec::<String>::new(), "the second up wrote");
+
+    let out = c.ok(&[
+        "generate",
+        "--count",
+        "3000",
+        "--rate",
+        "max",
+        "--clock",
+        "simulated",
+        "--malformed",
+        "0.05",
+    ]);
+    assert!(out.contains("malformed"), "{out}");
+    assert!(c.fakes.wait_delivered(Duration::from_secs(60)));
+    let stats = c.fakes.delivery_stats();
+    let sales = &stats[&format!("{}.retail_dw.sales_fact", c.id)];
+    assert!(sales.dead_lettered > 0, "{sales:?}");
+    assert_eq!(sales.undelivered, 0, "{sales:?}");
+    assert_eq!(
+        c.fakes.published("sales-dead-letters").len(),
+        sales.dead_lettered,
+        "{sales:?}"
+    );
+    c.fakes.assert_no_violations();
+}
+
+#[test]
+fn a_dead_letter_grant_bqflow_may_not_make_names_the_command() {
+    let c = cloud();
+    with_dead_letters(&c);
+    c.fakes.set_faults_for(
+        "pubsub",
+        Faults::none().with_rule(
+            FaultRule::always(FaultKind::PermissionDenied)
+                .only(["pubsub.projects.topics.setIamPolicy"]),
+        ),
+    );
+    let out = c.run().args(&["up"]).code(1);
+    assert!(
+        out.stdout
+            .contains("gcloud pubsub topics add-iam-policy-binding sales-dead-letters")
+            && out.stdout.contains("--role=roles/pubsub.publisher"),
+        "{}",
+        out.stdout
+    );
+}

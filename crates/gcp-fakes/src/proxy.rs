@@ -178,7 +178,7 @@ fn dropped_fields(wanted: &Value, inserted: &Reply) -> Option<(String, Value)> {
         .filter(|(k, v)| *k != "name" && made.get(*k) != Some(*v))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
-    (!dropped.is_empty()).then(|| (name, Value::Object(dropped)))
+    (!dropped.is_empty()).then_some((name, Value::Object(dropped)))
 }
 
 impl Forward for Proxy {

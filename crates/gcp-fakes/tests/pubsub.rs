@@ -441,3 +441,51 @@ async fn violations_get_400_and_are_recorded() {
     assert_eq!(requests[0].body["lables"]["a"], "b");
     assert_eq!(requests[0].status, Some(400));
 }
+
+#[tokio::test]
+async fn iam_policies_read_modify_write_with_etags() {
+    let (fakes, ps) = start();
+    ps.call("PUT", "/v1/projects/p/topics/dead", Some(&json!({})))
+        .await;
+    let get = "/v1/projects/p/topics/dead:getIamPolicy";
+    let set = "/v1/projects/p/topics/dead:setIamPolicy";
+    let empty = ps.call("GET", get, None).await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.body.get("bindings").is_none(), "{:?}", empty.body);
+    let etag = empty.body["etag"].as_str().unwrap().to_string();
+
+    let binding = json!({"role": "roles/pubsub.publisher", "members": ["serviceAccount:a@b.iam.gserviceaccount.com"]});
+    let r = ps
+        .call(
+            "POST",
+            set,
+            Some(&json!({"policy": {"bindings": [binding], "etag": etag}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["bindings"][0], binding);
+    assert_ne!(r.body["etag"].as_str(), Some(etag.as_str()));
+    // A write based on the old read is refused: someone changed the policy in between.
+    let stale = ps
+        .call(
+            "POST",
+            set,
+            Some(&json!({"policy": {"bindings": [], "etag": etag}})),
+        )
+        .await;
+    assert_eq!((stale.status, stale.error_status()), (409, "ABORTED"));
+    assert_eq!(ps.call("GET", get, None).await.body["bindings"][0], binding);
+    // Members are `type:id`; the resource must exist.
+    let bad =
+        json!({"policy": {"bindings": [{"role": "roles/pubsub.publisher", "members": ["a@b"]}]}});
+    assert_eq!(ps.call("POST", set, Some(&bad)).await.status, 400);
+    let missing = ps
+        .call(
+            "GET",
+            "/v1/projects/p/subscriptions/none:getIamPolicy",
+            None,
+        )
+        .await;
+    assert_eq!(missing.status, 404);
+    fakes.assert_no_violations();
+}

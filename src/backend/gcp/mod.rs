@@ -53,6 +53,8 @@ pub struct Gcp {
     pub concurrency: usize,
     /// Set once the endpoints, credentials and APIs have been checked.
     checked: tokio::sync::OnceCell<()>,
+    /// The Pub/Sub service agent, once looked up.
+    agent: tokio::sync::OnceCell<String>,
     /// How often job states are polled while draining.
     pub poll: Duration,
 }
@@ -94,6 +96,7 @@ impl Gcp {
                 .unwrap_or(CONCURRENCY)
                 .max(1),
             checked: tokio::sync::OnceCell::new(),
+            agent: tokio::sync::OnceCell::new(),
             poll: ms("BQFLOW_POLL_MS", 5000),
         })
     }
@@ -118,8 +121,16 @@ impl Gcp {
         labels
     }
 
-    /// The Pub/Sub service agent, which writes for BigQuery subscriptions.
+    /// The Pub/Sub service agent, which writes for BigQuery subscriptions and moves messages
+    /// to dead-letter topics.
     pub async fn pubsub_agent(&self) -> Result<String> {
+        self.agent
+            .get_or_try_init(|| self.look_up_pubsub_agent())
+            .await
+            .cloned()
+    }
+
+    async fn look_up_pubsub_agent(&self) -> Result<String> {
         let number = serviceusage::project_number(&self.api, &self.project)
             .await
             .map_err(|e| {
@@ -152,6 +163,8 @@ impl Gcp {
                     &[Service::Dataflow, Service::Storage]
                 }
                 Desired::Pipeline(_) => &[Service::ResourceManager],
+                // The service agent that dead-letters needs grants; naming it needs the number.
+                Desired::Subscription(s) if s.dead_letter.is_some() => &[Service::ResourceManager],
                 _ => &[],
             };
             for s in extra {

@@ -227,3 +227,122 @@ async fn list<T: serde::de::DeserializeOwned>(
         call: format!("pubsub GET {path}"),
     })
 }
+
+/// Whether `member` (`serviceAccount:…`) holds `role` on a topic or subscription, by its
+/// resource's own IAM policy (`resource` is the full name). Grants at project level are not
+/// seen; `grant` adds the resource-level binding, which is what Pub/Sub's docs ask for.
+pub async fn has_role(
+    api: &Api,
+    resource: &str,
+    role: &str,
+    member: &str,
+) -> Result<bool, ApiError> {
+    Ok(binding_has(&get_policy(api, resource).await?, role, member))
+}
+
+/// Grants `role` to `member` on a topic or subscription: read, add, write back with the
+/// read's etag; when someone changed the policy in between (409 ABORTED), read again.
+/// Conditions and other bindings are kept as they are.
+pub async fn grant(api: &Api, resource: &str, role: &str, member: &str) -> Result<(), ApiError> {
+    let mut attempts = 0;
+    loop {
+        let mut policy = get_policy(api, resource).await?;
+        if binding_has(&policy, role, member) {
+            return Ok(());
+        }
+        add_binding(&mut policy, role, member);
+        let req = Request::new(
+            Service::PubSub,
+            Method::POST,
+            format!("v1/{resource}:setIamPolicy"),
+        )
+        .body(json!({ "policy": policy }));
+        match api.call(&req).await {
+            Ok(_) => return Ok(()),
+            Err(e) if e.conflict() && attempts < 5 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn get_policy(api: &Api, resource: &str) -> Result<serde_json::Value, ApiError> {
+    // Version 3 shows conditional bindings too, so a write-back cannot drop them.
+    let req = Request::new(
+        Service::PubSub,
+        Method::GET,
+        format!("v1/{resource}:getIamPolicy"),
+    )
+    .query("options.requestedPolicyVersion", "3");
+    api.call(&req).await
+}
+
+/// An unconditional binding of `role` that lists `member`.
+fn binding_has(policy: &serde_json::Value, role: &str, member: &str) -> bool {
+    policy["bindings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|b| {
+            b["role"] == role
+                && b.get("condition").is_none()
+                && b["members"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m == member))
+        })
+}
+
+fn add_binding(policy: &mut serde_json::Value, role: &str, member: &str) {
+    if !policy.is_object() {
+        *policy = json!({});
+    }
+    let bindings = policy
+        .as_object_mut()
+        .expect("an object")
+        .entry("bindings")
+        .or_insert_with(|| json!([]));
+    if let Some(list) = bindings.as_array_mut() {
+        if let Some(b) = list
+            .iter_mut()
+            .find(|b| b["role"] == role && b.get("condition").is_none())
+            && let Some(members) = b["members"].as_array_mut()
+        {
+            members.push(json!(member));
+            return;
+        }
+        list.push(json!({ "role": role, "members": [member] }));
+    }
+}
+
+#[cfg(test)]
+mod iam_tests {
+    use super::*;
+
+    #[test]
+    fn a_grant_joins_the_unconditional_binding_and_keeps_the_rest() {
+        let mut policy = json!({"version": 3, "etag": "BwX", "bindings": [
+            {"role": "roles/pubsub.publisher", "members": ["user:a@x.com"],
+             "condition": {"expression": "request.time < timestamp('2027-01-01T00:00:00Z')"}},
+            {"role": "roles/pubsub.publisher", "members": ["group:g@x.com"]},
+        ]});
+        let agent = "serviceAccount:service-1@gcp-sa-pubsub.iam.gserviceaccount.com";
+        assert!(!binding_has(&policy, "roles/pubsub.publisher", agent));
+        add_binding(&mut policy, "roles/pubsub.publisher", agent);
+        assert!(binding_has(&policy, "roles/pubsub.publisher", agent));
+        assert_eq!(
+            policy["bindings"][1]["members"],
+            json!(["group:g@x.com", agent])
+        );
+        assert_eq!(policy["bindings"][0]["members"], json!(["user:a@x.com"]));
+        assert_eq!(
+            (policy["version"].clone(), policy["etag"].clone()),
+            (json!(3), json!("BwX"))
+        );
+
+        let mut empty = json!({"etag": "ACAB"});
+        add_binding(&mut empty, "roles/pubsub.subscriber", agent);
+        assert_eq!(
+            empty["bindings"],
+            json!([{"role": "roles/pubsub.subscriber", "members": [agent]}])
+        );
+    }
+}

@@ -94,10 +94,19 @@ impl Gcp {
                     self.present(&topic.labels, f)
                 }
             },
-            Desired::Subscription(_) => {
+            Desired::Subscription(sub) => {
                 match pubsub::get_subscription(&self.api, p, &r.id.name).await? {
                     None => Observed::Missing,
-                    Some(s) => self.present(&s.labels, self.subscription_fields(&s)),
+                    Some(s) => {
+                        let mut f = self.subscription_fields(&s);
+                        if let Some((topic, _)) = &sub.dead_letter {
+                            f.insert(
+                                "dead_letter_access",
+                                self.dead_letter_access(sub, topic).await?,
+                            );
+                        }
+                        self.present(&s.labels, f)
+                    }
                 }
             }
             Desired::Dataset(d) => match bq::get_dataset(&self.api, p, &d.name).await? {
@@ -310,6 +319,7 @@ impl Gcp {
                 let body = self.subscription_body(s, labels);
                 if create {
                     pubsub::create_subscription(&self.api, p, &s.name, &body).await?;
+                    self.grant_dead_lettering(s).await?;
                     return Ok("created".into());
                 }
                 let mut mask = vec![
@@ -324,6 +334,7 @@ impl Gcp {
                 // into a pull one when the spec says so.
                 mask.push("bigqueryConfig");
                 pubsub::patch_subscription(&self.api, p, &s.name, &body, &mask).await?;
+                self.grant_dead_lettering(s).await?;
                 Ok(format!("updated {}", changed(change)))
             }
             Desired::Dataset(d) => {
@@ -420,6 +431,61 @@ impl Gcp {
                 self.start_pipeline(pipe, &labels, change).await
             }
         }
+    }
+
+    /// The service agent's grants a dead-letter policy needs, as `plan` shows them.
+    async fn dead_letter_access(&self, s: &SubscriptionDef, topic: &str) -> Result<String> {
+        let member = format!("serviceAccount:{}", self.pubsub_agent().await?);
+        let topic_name = pubsub::topic_name(&self.project, topic);
+        let sub_name = pubsub::subscription_name(&self.project, &s.name);
+        let (publish, consume) = tokio::join!(
+            pubsub::has_role(&self.api, &topic_name, PUBLISHER, &member),
+            pubsub::has_role(&self.api, &sub_name, SUBSCRIBER, &member),
+        );
+        Ok(match (publish?, consume?) {
+            (true, true) => crate::plan::dead_letter_access(topic),
+            (false, true) => format!("the service agent may not publish to {topic}"),
+            (true, false) => "the service agent may not acknowledge here".into(),
+            (false, false) => "not granted to Pub/Sub's service agent".into(),
+        })
+    }
+
+    /// Lets Pub/Sub's service agent acknowledge on the subscription and publish to its
+    /// dead-letter topic: without both, Pub/Sub keeps redelivering instead of forwarding.
+    async fn grant_dead_lettering(&self, s: &SubscriptionDef) -> Result<()> {
+        let Some((topic, _)) = &s.dead_letter else {
+            return Ok(());
+        };
+        let agent = self.pubsub_agent().await?;
+        let member = format!("serviceAccount:{agent}");
+        let topic_name = pubsub::topic_name(&self.project, topic);
+        let sub_name = pubsub::subscription_name(&self.project, &s.name);
+        for (resource, role, what) in [
+            (&topic_name, PUBLISHER, format!("publish to topic {topic}")),
+            (
+                &sub_name,
+                SUBSCRIBER,
+                format!("acknowledge on subscription {}", s.name),
+            ),
+        ] {
+            match pubsub::grant(&self.api, resource, role, &member).await {
+                Ok(()) => {}
+                Err(e) if e.permission_denied() => bail!(
+                    "cannot let the Pub/Sub service agent {agent} {what} ({e}); dead letters would \
+                     be redelivered instead of forwarded. Ask an owner to run: gcloud pubsub {} \
+                     add-iam-policy-binding {} --member={member} --role={role} --project {}",
+                    if resource == &topic_name {
+                        "topics"
+                    } else {
+                        "subscriptions"
+                    },
+                    last_segment(resource),
+                    self.project
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     fn subscription_body(&self, s: &SubscriptionDef, labels: &Labels) -> pubsub::Subscription {
@@ -666,6 +732,9 @@ fn has_writer(ds: &bq::Dataset, agent: &str) -> bool {
             )
     })
 }
+
+const PUBLISHER: &str = "roles/pubsub.publisher";
+const SUBSCRIBER: &str = "roles/pubsub.subscriber";
 
 /// Label key prefix recording one launch setting of a Dataflow job.
 const LAUNCH_LABEL_PREFIX: &str = "bqflow-launch-";

@@ -3,8 +3,8 @@
 //!
 //! - a `PubSub_Subscription_to_BigQuery` job writes it into its dead-letter table (created
 //!   with the template's schema if missing), with the reason in `errorMessage`;
-//! - a BigQuery subscription publishes it to its dead-letter topic, or, without one, leaves
-//!   it undelivered (counted). `dropUnknownFields` drops unknown keys instead of failing.
+//! - a BigQuery subscription publishes it to its dead-letter topic, or, without one (or
+//!   without the service agent's grants on it, `pubsub::iam`), leaves it undelivered (counted). `dropUnknownFields` drops unknown keys instead of failing.
 //!
 //! Rows that BigQuery itself refuses (`insertErrors`) are handled like messages that failed
 //! the check. Upstream failures count the batch's messages as failed; either way every
@@ -256,7 +256,8 @@ impl Delivery {
             attributes.insert(k.to_string(), v);
         }
         let forwarded = (msg.data.clone(), attributes, msg.ordering_key.clone());
-        self.pubsub.republish(topic, vec![forwarded])
+        self.pubsub
+            .dead_letter(subscription, topic, vec![forwarded])
     }
 }
 

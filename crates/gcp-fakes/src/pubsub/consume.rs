@@ -138,11 +138,16 @@ impl PubSub {
         })
     }
 
-    /// Publishes to `topic` on Pub/Sub's own behalf (a dead-letter topic); false if the topic
-    /// does not exist.
-    pub fn republish(&self, topic: &str, messages: Vec<Decoded>) -> bool {
+    /// Publishes a message of `subscription` to its dead-letter `topic` on Pub/Sub's own
+    /// behalf; false if the topic does not exist or the service agent may not move it there.
+    pub fn dead_letter(&self, subscription: &str, topic: &str, messages: Vec<Decoded>) -> bool {
         let mut state = self.lock();
-        if !state.topics.contains_key(topic) {
+        let agent = format!(
+            "service-{}@gcp-sa-pubsub.iam.gserviceaccount.com",
+            self.hub.project_number
+        );
+        if !state.topics.contains_key(topic) || !state.may_dead_letter(&agent, subscription, topic)
+        {
             return false;
         }
         self.store(&mut state, topic, messages);

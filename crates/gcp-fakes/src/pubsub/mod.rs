@@ -11,6 +11,7 @@
 //! A publish with neither pays nothing for the queues.
 
 mod consume;
+mod iam;
 mod messages;
 mod subscriptions;
 mod topics;
@@ -58,6 +59,9 @@ struct State {
     /// Subscriptions a live Dataflow job reads, each with the job's drain watermark (the last
     /// sequence number it still takes; `None` while it runs). Kept by `crate::dataflow`.
     dataflow_inputs: BTreeMap<String, Option<u64>>,
+    /// IAM policies by full topic or subscription name (absent: empty).
+    policies: BTreeMap<String, Value>,
+    next_policy_etag: u64,
 }
 
 struct Subscription {
@@ -132,6 +136,10 @@ impl Api for PubSub {
             "pubsub.projects.topics.list" => self.list_topics(call),
             "pubsub.projects.topics.subscriptions.list" => self.list_topic_subscriptions(call),
             "pubsub.projects.topics.publish" => self.publish(call),
+            "pubsub.projects.topics.getIamPolicy"
+            | "pubsub.projects.subscriptions.getIamPolicy" => self.get_iam_policy(call),
+            "pubsub.projects.topics.setIamPolicy"
+            | "pubsub.projects.subscriptions.setIamPolicy" => self.set_iam_policy(call),
             "pubsub.projects.subscriptions.create" => self.create_subscription(call),
             "pubsub.projects.subscriptions.get" => self.get_subscription(call),
             "pubsub.projects.subscriptions.patch" => self.patch_subscription(call),

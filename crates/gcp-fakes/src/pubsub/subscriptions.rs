@@ -249,6 +249,7 @@ impl PubSub {
             .subscriptions
             .remove(name)
             .ok_or_else(|| not_found(name))?;
+        state.policies.remove(name);
         Ok(json!({}))
     }
 

@@ -79,6 +79,7 @@ impl PubSub {
         if state.topics.remove(name).is_none() {
             return Err(not_found(name));
         }
+        state.policies.remove(name);
         // Subscriptions outlive their topic (reference §1.2).
         for sub in state.subscriptions.values_mut() {
             if sub.resource.get("topic").and_then(Value::as_str) == Some(name) {

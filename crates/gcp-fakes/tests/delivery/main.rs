@@ -184,6 +184,22 @@ async fn bigquery_subscriptions_deliver_and_dead_letter_to_their_topic() {
     )
     .await;
 
+    // Pub/Sub's service agent may move messages of to-bq to the dead-letter topic.
+    let agent = "serviceAccount:service-123456789012@gcp-sa-pubsub.iam.gserviceaccount.com";
+    for (path, role) in [
+        (
+            format!("/v1/projects/{p}/topics/events-dl:setIamPolicy"),
+            "roles/pubsub.publisher",
+        ),
+        (
+            format!("/v1/projects/{p}/subscriptions/to-bq:setIamPolicy"),
+            "roles/pubsub.subscriber",
+        ),
+    ] {
+        let policy = json!({"policy": {"bindings": [{"role": role, "members": [agent]}]}});
+        assert_eq!(w.ps.call("POST", &path, Some(&policy)).await.status, 200);
+    }
+
     let mut messages: Vec<Value> = (0..10).map(sale).collect();
     // Dropped key with dropUnknownFields; refused by the strict subscription.
     messages.push(data(

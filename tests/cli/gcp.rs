@@ -1050,3 +1050,24 @@ fn a_dead_letter_grant_bqflow_may_not_make_names_the_command() {
         out.stdout
     );
 }
+
+#[test]
+fn an_emulated_pubsub_without_iam_needs_no_dead_letter_grants() {
+    let c = cloud();
+    with_dead_letters(&c);
+    // Google's Pub/Sub emulator answers IAM methods with UNIMPLEMENTED.
+    c.fakes.set_faults_for(
+        "pubsub",
+        Faults::none().with_rule(FaultRule::always(FaultKind::Unimplemented).only([
+            "pubsub.projects.*.getIamPolicy",
+            "pubsub.projects.*.setIamPolicy",
+        ])),
+    );
+    c.ok(&["up"]);
+    c.run().args(&["plan"]).code(0);
+    let sub = c.fakes.subscription("sales-events-to-bq").unwrap();
+    assert_eq!(
+        sub["deadLetterPolicy"]["deadLetterTopic"],
+        format!("projects/{}/topics/sales-dead-letters", c.id)
+    );
+}

@@ -32,6 +32,9 @@ pub enum FaultKind {
     /// 403 `PERMISSION_DENIED`, reason `accessDenied`: the caller lacks a permission. Not
     /// transient; not applied.
     PermissionDenied,
+    /// 501 `UNIMPLEMENTED`: what an emulator answers for a method it lacks (the Pub/Sub
+    /// emulator has no IAM); not applied.
+    Unimplemented,
     /// The TCP connection is reset (RST) before any response; not applied.
     ConnectionReset,
     /// Applied, then the connection is reset: the client cannot know it succeeded.
@@ -41,7 +44,7 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
-    /// Stable name for counters: `429`, `503`, `500`, `403-rate-limit`, `reset`,
+    /// Stable name for counters: `429`, `503`, `500`, `403-rate-limit`, `501`, `reset`,
     /// `response-lost`, `slow`.
     pub fn label(self) -> &'static str {
         match self {
@@ -50,6 +53,7 @@ impl FaultKind {
             FaultKind::Internal => "500",
             FaultKind::RateLimitExceeded => "403-rate-limit",
             FaultKind::PermissionDenied => "403-denied",
+            FaultKind::Unimplemented => "501",
             FaultKind::ConnectionReset => "reset",
             FaultKind::ResponseLost => "response-lost",
             FaultKind::Slow(_) => "slow",
@@ -64,6 +68,7 @@ impl FaultKind {
             "500" => FaultKind::Internal,
             "403" | "403-rate-limit" => FaultKind::RateLimitExceeded,
             "403-denied" | "denied" => FaultKind::PermissionDenied,
+            "501" => FaultKind::Unimplemented,
             "reset" => FaultKind::ConnectionReset,
             "response-lost" | "lost" => FaultKind::ResponseLost,
             _ => {

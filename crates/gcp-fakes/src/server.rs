@@ -289,6 +289,12 @@ fn injected_error(kind: FaultKind) -> Reply {
             "accessDenied",
             "Access Denied: the caller does not have permission (injected by gcp-fakes).",
         ),
+        FaultKind::Unimplemented => (
+            501,
+            "UNIMPLEMENTED",
+            "notImplemented",
+            "Method not implemented (injected by gcp-fakes).",
+        ),
         FaultKind::Internal => (
             500,
             "INTERNAL",

@@ -1071,3 +1071,31 @@ fn an_emulated_pubsub_without_iam_needs_no_dead_letter_grants() {
         format!("projects/{}/topics/sales-dead-letters", c.id)
     );
 }
+
+#[test]
+fn the_pubsub_emulator_alone_needs_no_service_agent_and_no_grants() {
+    let c = cloud();
+    c.project
+        .edit(
+            "project.yaml",
+            "  - name: inventory-events\n    message_retention: 1d\n",
+            "  - name: inventory-events\n    message_retention: 1d\n  - name: sales-dead-letters\n",
+        )
+        .edit(
+            "project.yaml",
+            "    topic: sales-events\n    ack_deadline: 60s\n",
+            "    topic: sales-events\n    ack_deadline: 60s\n    dead_letter: { topic: sales-dead-letters }\n",
+        );
+    // Emulated Pub/Sub, and no Resource Manager to look the service agent up in: Google's
+    // emulator enforces no IAM, so bqflow asks Google for nothing.
+    let run = || {
+        c.run()
+            .env_remove("BQFLOW_RESOURCEMANAGER_ENDPOINT")
+            .env("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/key.json")
+    };
+    run().args(&["up"]).success();
+    run().args(&["plan"]).code(0);
+    assert!(c.fakes.requests_to("pubsub.projects.*IamPolicy").is_empty());
+    assert!(c.fakes.requests_to("cloudresourcemanager.*").is_empty());
+    assert!(c.fakes.subscription("sales-events-to-bq").unwrap()["deadLetterPolicy"].is_object());
+}

@@ -146,9 +146,20 @@ impl Proxy {
                     let path =
                         format!("/storage/v1/b/{}", utf8_percent_encode(&name, PATH_SEGMENT));
                     let patch = Bytes::from(serde_json::to_vec(&patch).unwrap_or_default());
-                    proxy
-                        .send_to(&headers, http::Method::PATCH, &path, patch)
-                        .await
+                    // The bucket exists now: a few tries, so it does not stay half made.
+                    let mut reply = proxy
+                        .send_to(&headers, http::Method::PATCH, &path, patch.clone())
+                        .await;
+                    for _ in 0..3 {
+                        if (200..300).contains(&reply.status) {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        reply = proxy
+                            .send_to(&headers, http::Method::PATCH, &path, patch.clone())
+                            .await;
+                    }
+                    reply
                 }
                 None => inserted,
             }

@@ -363,6 +363,10 @@ pub async fn query(
         .query("location", location)
         .query("timeoutMs", "10000")
         .query("formatOptions.useInt64Timestamp", "true");
+        let wait = match o.max_results {
+            Some(rows) => wait.query("maxResults", rows.to_string()),
+            None => wait,
+        };
         response = api.call(&wait).await?;
     }
     if let Some(errors) = response

@@ -111,7 +111,8 @@ pub async fn launch(
                 message: format!("unexpected launch response: {e}"),
                 call: "dataflow launch".into(),
             }),
-        Err(e) if e.conflict() => active_job(api, project, region, name).await?.ok_or(e),
+        // A clash on a first launch is an earlier attempt of ours; an update has none.
+        Err(e) if e.conflict() && !update => active_job(api, project, region, name).await?.ok_or(e),
         Err(e) => Err(e),
     }
 }
@@ -124,10 +125,13 @@ pub async fn active_job(
     region: &str,
     name: &str,
 ) -> Result<Option<Job>, ApiError> {
+    // During an in-place update the old job keeps running until its replacement takes over:
+    // the newest is the one that counts.
     let listed = list_jobs(api, project, region, "ACTIVE", Some(name))
         .await?
         .into_iter()
-        .find(|j| j.name == name && !j.terminal());
+        .filter(|j| j.name == name && !j.terminal())
+        .max_by(|a, b| a.create_time.cmp(&b.create_time));
     match listed {
         Some(job) => describe_job(api, project, region, &job.id).await,
         None => Ok(None),

@@ -121,6 +121,13 @@ impl Gcp {
         labels
     }
 
+    /// Dead-letter grants are for Google's IAM. An emulated Pub/Sub with no Resource Manager
+    /// beside it to name the service agent by is the Pub/Sub emulator, which enforces none.
+    pub fn dead_letter_grants_apply(&self) -> bool {
+        let e = &self.api.endpoints;
+        !e.get(Service::PubSub).overridden || e.get(Service::ResourceManager).overridden
+    }
+
     /// The Pub/Sub service agent, which writes for BigQuery subscriptions and moves messages
     /// to dead-letter topics.
     pub async fn pubsub_agent(&self) -> Result<String> {
@@ -155,7 +162,7 @@ impl Gcp {
     }
 
     /// The services this plan calls.
-    fn needed(plan: &Plan) -> Vec<Service> {
+    fn needed(&self, plan: &Plan) -> Vec<Service> {
         let mut needed = vec![Service::PubSub, Service::BigQuery];
         for r in &plan.resources {
             let extra: &[Service] = match &r.desired {
@@ -164,7 +171,11 @@ impl Gcp {
                 }
                 Desired::Pipeline(_) => &[Service::ResourceManager],
                 // The service agent that dead-letters needs grants; naming it needs the number.
-                Desired::Subscription(s) if s.dead_letter.is_some() => &[Service::ResourceManager],
+                Desired::Subscription(s)
+                    if s.dead_letter.is_some() && self.dead_letter_grants_apply() =>
+                {
+                    &[Service::ResourceManager]
+                }
                 _ => &[],
             };
             for s in extra {
@@ -177,7 +188,7 @@ impl Gcp {
     }
 
     async fn check(&self, plan: &Plan) -> Result<()> {
-        let needed = Self::needed(plan);
+        let needed = self.needed(plan);
         // Services on emulators need no credentials, and their APIs need no enabling. The check
         // of enabled APIs runs when a service is on Google, or when Service Usage itself was
         // pointed somewhere (a fake that answers for the emulated project).

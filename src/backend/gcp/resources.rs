@@ -59,13 +59,15 @@ impl Gcp {
     }
 
     fn present(&self, labels: &BTreeMap<String, String>, mut fields: Fields) -> Observed {
-        // Fingerprints are bookkeeping, not labels the user declared.
+        // Fingerprints are bookkeeping, not labels the user declared; `goog-` labels are
+        // Google's own (Dataflow marks jobs of its templates with them).
         let shown: Labels = labels
             .iter()
             .filter(|(k, _)| {
                 k.as_str() != ROWS_LABEL
                     && k.as_str() != SQL_LABEL
                     && !k.starts_with(LAUNCH_LABEL_PREFIX)
+                    && !k.starts_with(GOOGLE_LABEL_PREFIX)
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
@@ -435,6 +437,9 @@ impl Gcp {
 
     /// The service agent's grants a dead-letter policy needs, as `plan` shows them.
     async fn dead_letter_access(&self, s: &SubscriptionDef, topic: &str) -> Result<String> {
+        if !self.dead_letter_grants_apply() {
+            return Ok(crate::plan::dead_letter_access(topic));
+        }
         let member = format!("serviceAccount:{}", self.pubsub_agent().await?);
         let topic_name = pubsub::topic_name(&self.project, topic);
         let sub_name = pubsub::subscription_name(&self.project, &s.name);
@@ -444,6 +449,11 @@ impl Gcp {
         );
         let (publish, consume) = match (publish, consume) {
             (Err(e), _) | (_, Err(e)) if self.no_iam_here(&e) => (true, true),
+            // The dead-letter topic does not exist yet (up creates it, then grants), or the
+            // policy may not be read: either way not granted as far as bqflow can tell.
+            (Err(e), _) | (_, Err(e)) if e.not_found() || e.permission_denied() => {
+                return Ok(format!("unknown: {e}"));
+            }
             (publish, consume) => (publish?, consume?),
         };
         Ok(match (publish, consume) {
@@ -457,7 +467,7 @@ impl Gcp {
     /// Google's Pub/Sub emulator has no IAM methods (and enforces none): there, a missing
     /// method is not a missing grant.
     fn no_iam_here(&self, e: &super::api::ApiError) -> bool {
-        self.api.endpoints.get(super::Service::PubSub).overridden && matches!(e.status, 404 | 501)
+        self.api.endpoints.get(super::Service::PubSub).overridden && matches!(e.status, 501)
     }
 
     /// Lets Pub/Sub's service agent acknowledge on the subscription and publish to its
@@ -466,6 +476,9 @@ impl Gcp {
         let Some((topic, _)) = &s.dead_letter else {
             return Ok(());
         };
+        if !self.dead_letter_grants_apply() {
+            return Ok(());
+        }
         let agent = self.pubsub_agent().await?;
         let member = format!("serviceAccount:{agent}");
         let topic_name = pubsub::topic_name(&self.project, topic);
@@ -615,7 +628,15 @@ impl Gcp {
         let job = dataflow::active_job(&self.api, &self.project, &self.region, &name)
             .await?
             .ok_or_else(|| anyhow!("Dataflow job {name} stopped while being updated"))?;
-        dataflow::set_labels(&self.api, &self.project, &self.region, &job.id, labels).await?;
+        // The mask replaces every label: keep the ones Google set.
+        let mut labels = labels.clone();
+        labels.extend(
+            job.labels
+                .iter()
+                .filter(|(k, _)| k.starts_with(GOOGLE_LABEL_PREFIX))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
+        dataflow::set_labels(&self.api, &self.project, &self.region, &job.id, &labels).await?;
         Ok(format!("updated {}", changed(change)))
     }
 
@@ -747,6 +768,9 @@ fn has_writer(ds: &bq::Dataset, agent: &str) -> bool {
     })
 }
 
+/// Labels Google sets on resources it manages for you; never bqflow's to compare or drop.
+const GOOGLE_LABEL_PREFIX: &str = "goog-";
+
 const PUBLISHER: &str = "roles/pubsub.publisher";
 const SUBSCRIBER: &str = "roles/pubsub.subscriber";
 
@@ -787,7 +811,9 @@ fn launched_with(desired: &Desired, labels: &Labels) -> Fields {
                 Some(v) if *v == launch_label_value(&want) => want,
                 Some(v) if v.starts_with("fp-") => "another value".into(),
                 Some(v) => v.clone(),
-                None => "not recorded (launched without bqflow's setting labels)".into(),
+                // Launched without the setting labels (by hand, with bqflow's ownership
+                // labels): nothing to compare with, so nothing to report.
+                None => want,
             };
             (field, seen)
         })

@@ -68,7 +68,7 @@ impl Gcp {
         // A spec that no longer has Dataflow pipelines may still have jobs and a temp bucket
         // running from an earlier version: look for them where that costs no new login, and
         // let a failure to look (the API may be off) be a warning, not the end of teardown.
-        let uses_dataflow = Self::needed(plan).contains(&Service::Dataflow);
+        let uses_dataflow = self.needed(plan).contains(&Service::Dataflow);
         if !uses_dataflow && buckets.is_empty() && self.may_ask(plan, Service::Storage) {
             match storage::get_bucket(&self.api, &self.temp_bucket).await {
                 Ok(Some(b)) if self.owned_labels(&b.labels) => buckets.push(b.name),
@@ -80,15 +80,19 @@ impl Gcp {
         }
 
         // 1. Jobs first, so nothing writes into what is deleted next.
-        if uses_dataflow {
-            self.stop_jobs(ui, drain_timeout, &mut report).await?;
-        } else if self.may_ask(plan, Service::Dataflow)
-            && let Err(e) = self.stop_jobs(ui, drain_timeout, &mut report).await
-        {
-            ui.warn(format!(
-                "could not look for Dataflow jobs left by earlier pipelines: {e:#}"
-            ));
-        }
+        let jobs = if uses_dataflow {
+            self.owned_jobs().await?
+        } else if self.may_ask(plan, Service::Dataflow) {
+            self.owned_jobs().await.unwrap_or_else(|e| {
+                ui.warn(format!(
+                    "could not look for Dataflow jobs left by earlier pipelines: {e:#}"
+                ));
+                vec![]
+            })
+        } else {
+            vec![]
+        };
+        self.stop_jobs(ui, jobs, drain_timeout, &mut report).await;
 
         // A job that could not be stopped still reads its subscription and writes its table:
         // leave those in place and let the re-run finish.
@@ -111,7 +115,10 @@ impl Gcp {
         let lone_tables = if datasets.is_empty() { tables } else { vec![] };
         let mut in_datasets = Vec::new();
         for ds in datasets {
-            in_datasets.extend(self.dataset_deletion(&ds, &mut report).await?);
+            match self.dataset_deletion(&ds, &mut report).await {
+                Ok(deletions) => in_datasets.extend(deletions),
+                Err(e) => report.failed.push(format!("dataset {ds}: {e:#}")),
+            }
         }
         let second: Vec<Deletion> = topics
             .into_iter()
@@ -165,7 +172,11 @@ impl Gcp {
     /// or views someone else made there. Then only ours are deleted, and the dataset stays
     /// with theirs.
     async fn dataset_deletion(&self, dataset: &str, report: &mut Report) -> Result<Vec<Deletion>> {
-        let listed = bq::list_tables(&self.api, &self.project, dataset).await?;
+        let listed = match bq::list_tables(&self.api, &self.project, dataset).await {
+            // Gone already (a re-run, or someone was faster): deleting it again is a no-op.
+            Err(e) if e.not_found() => return Ok(vec![Deletion::Dataset(dataset.to_string())]),
+            other => other?,
+        };
         let (mut ours, mut unsure) = (Vec::new(), Vec::new());
         for (id, labels) in listed {
             match labels {
@@ -226,7 +237,8 @@ impl Gcp {
     fn may_ask(&self, plan: &Plan, service: Service) -> bool {
         let endpoints = &self.api.endpoints;
         endpoints.get(service).overridden
-            || Self::needed(plan)
+            || self
+                .needed(plan)
                 .iter()
                 .any(|s| !endpoints.get(*s).overridden)
     }
@@ -239,9 +251,8 @@ impl Gcp {
                 == Some(crate::plan::build::MANAGED_BY)
     }
 
-    /// Drains every active job carrying this project's labels, with progress; cancels the ones
-    /// still running when the drain timeout passes.
-    async fn stop_jobs(&self, ui: &Ui, drain_timeout: Duration, report: &mut Report) -> Result<()> {
+    /// The active jobs carrying this project's labels.
+    async fn owned_jobs(&self) -> Result<Vec<dataflow::Job>> {
         let active =
             dataflow::list_jobs(&self.api, &self.project, &self.region, "ACTIVE", None).await?;
         // Listed jobs are summaries without labels: read each one's before deciding.
@@ -261,10 +272,22 @@ impl Gcp {
                 _ => {}
             }
         }
+        Ok(owned)
+    }
+
+    /// Drains the jobs, with progress; cancels the ones still running when the drain timeout
+    /// passes. What fails is recorded in the report (and the caller then deletes nothing a
+    /// job may still use); the other jobs are still stopped.
+    async fn stop_jobs(
+        &self,
+        ui: &Ui,
+        owned: Vec<dataflow::Job>,
+        drain_timeout: Duration,
+        report: &mut Report,
+    ) {
         if owned.is_empty() {
-            return Ok(());
+            return;
         }
-        // A job whose drain request fails is reported; the others are still stopped.
         let drains = owned.iter().map(|j| async move {
             if matches!(j.state(), "JOB_STATE_DRAINING" | "JOB_STATE_CANCELLING") {
                 return Ok(());
@@ -293,7 +316,7 @@ impl Gcp {
             }
         }
         if jobs.is_empty() {
-            return Ok(());
+            return;
         }
         let start = Instant::now();
         let mut cancelled = false;
@@ -304,7 +327,16 @@ impl Gcp {
                 .map(|j| dataflow::get_job(&self.api, &self.project, &self.region, &j.id));
             let states = futures_util::future::join_all(polls).await;
             for (j, state) in jobs.iter().zip(states) {
-                match state? {
+                let state = match state {
+                    Ok(state) => state,
+                    Err(e) => {
+                        report
+                            .failed
+                            .push(format!("reading Dataflow job {} ({}): {e}", j.name, j.id));
+                        return;
+                    }
+                };
+                match state {
                     Some(now) if !now.terminal() => running.push(now),
                     Some(now) => {
                         let line = format!(
@@ -320,7 +352,7 @@ impl Gcp {
                 }
             }
             if running.is_empty() {
-                return Ok(());
+                return;
             }
             if !cancelled && start.elapsed() >= drain_timeout {
                 ui.warn(format!(
@@ -328,14 +360,21 @@ impl Gcp {
                     humantime::format_duration(drain_timeout)
                 ));
                 for j in &running {
-                    dataflow::request_state(
+                    if let Err(e) = dataflow::request_state(
                         &self.api,
                         &self.project,
                         &self.region,
                         &j.id,
                         "JOB_STATE_CANCELLED",
                     )
-                    .await?;
+                    .await
+                    {
+                        report.failed.push(format!(
+                            "cancelling Dataflow job {} ({}): {e}",
+                            j.name, j.id
+                        ));
+                        return;
+                    }
                 }
                 cancelled = true;
             }

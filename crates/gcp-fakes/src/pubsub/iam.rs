@@ -80,7 +80,11 @@ impl PubSub {
                     "Invalid member {bad:?}: a member is `type:id`, e.g. serviceAccount:sa@p.iam.gserviceaccount.com."
                 )));
             }
-            bindings.push(json!({ "role": role, "members": members }));
+            let mut binding = json!({ "role": role, "members": members });
+            if let Some(condition) = b.get("condition").filter(|c| !c.is_null()) {
+                binding["condition"] = condition.clone();
+            }
+            bindings.push(binding);
         }
         let mut state = self.lock();
         if !exists(&state, resource) {
@@ -101,8 +105,9 @@ impl PubSub {
             ));
         }
         state.next_policy_etag += 1;
+        let conditional = bindings.iter().any(|b| b.get("condition").is_some());
         let mut stored = Map::new();
-        stored.insert("version".into(), 1.into());
+        stored.insert("version".into(), if conditional { 3 } else { 1 }.into());
         stored.insert(
             "etag".into(),
             crate::wire::encode_base64(&state.next_policy_etag.to_be_bytes()).into(),
@@ -117,7 +122,8 @@ impl PubSub {
 }
 
 impl State {
-    /// Whether `member` holds one of `roles` on `resource`.
+    /// Whether `member` holds one of `roles` on `resource`, unconditionally (a condition
+    /// on time or resource names is not evaluated here).
     fn granted(&self, resource: &str, member: &str, roles: &[&str]) -> bool {
         self.policies
             .get(resource)
@@ -126,9 +132,10 @@ impl State {
             .into_iter()
             .flatten()
             .any(|b| {
-                b.get("role")
-                    .and_then(Value::as_str)
-                    .is_some_and(|r| roles.contains(&r))
+                b.get("condition").is_none()
+                    && b.get("role")
+                        .and_then(Value::as_str)
+                        .is_some_and(|r| roles.contains(&r))
                     && b.get("members")
                         .and_then(Value::as_array)
                         .is_some_and(|m| m.iter().any(|m| m.as_str() == Some(member)))

@@ -52,6 +52,31 @@ pub struct StatusReport {
     pub pipelines: Vec<PipelineReport>,
 }
 
+/// One query of a batch (a dashboard refresh): its SQL and parameter values.
+pub struct BatchQuery<'a> {
+    pub rendered: &'a Rendered,
+    pub params: &'a [(String, ParamValue)],
+}
+
+/// A batch's answers, each succeeding or failing on its own, and how fresh the data is.
+pub struct BatchAnswer {
+    pub results: Vec<std::result::Result<QueryResult, String>>,
+    /// Bytes BigQuery billed for the batch; `None` where nothing is billed.
+    pub bytes_billed: Option<u64>,
+    pub pulse: Pulse,
+}
+
+/// The newest event in the fact tables and what arrived lately.
+#[derive(Clone, Debug, Default)]
+pub struct Pulse {
+    /// µs since the Unix epoch of the newest event time.
+    pub newest: Option<i64>,
+    /// Events that arrived in the last minute (local: loaded; gcp: event time within it).
+    pub last_minute: Option<u64>,
+    /// Topic segments still waiting to be loaded (local target).
+    pub backlog: Option<u64>,
+}
+
 /// What teardown removed, and what it would not touch.
 pub struct TeardownReport {
     pub deleted: Vec<String>,
@@ -146,6 +171,54 @@ impl Backend {
         }
     }
 
+    /// Runs several queries at once — in one warehouse session locally, as concurrent jobs on
+    /// BigQuery — and reads how fresh the data is. A query that fails does not stop the others.
+    /// Locally, a warehouse another process keeps for longer than `wait` is a
+    /// [`local::warehouse::Busy`] error.
+    pub async fn query_batch(
+        &self,
+        plan: &Plan,
+        queries: &[BatchQuery<'_>],
+        limit: Option<usize>,
+        wait: std::time::Duration,
+    ) -> Result<BatchAnswer> {
+        match self {
+            #[cfg(feature = "duckdb")]
+            Backend::Local(l) => l.query_batch(plan, queries, limit, wait),
+            Backend::Gcp(g) => {
+                let _ = wait;
+                g.preflight(plan).await?;
+                g.query_batch(plan, queries, limit).await
+            }
+        }
+    }
+
+    /// Bytes a batch would process, from BigQuery dry runs; `None` where nothing is billed.
+    pub async fn estimate_bytes(
+        &self,
+        plan: &Plan,
+        queries: &[BatchQuery<'_>],
+    ) -> Result<Option<u64>> {
+        match self {
+            #[cfg(feature = "duckdb")]
+            Backend::Local(_) => Ok(None),
+            Backend::Gcp(g) => {
+                g.preflight(plan).await?;
+                Ok(Some(g.estimate_batch(plan, queries).await?))
+            }
+        }
+    }
+
+    /// Loads everything still in transit where the target can (local topic logs), so counts
+    /// that follow see every event.
+    pub async fn settle(&self, plan: &Plan) -> Result<()> {
+        match self {
+            #[cfg(feature = "duckdb")]
+            Backend::Local(l) => l.settle(plan),
+            Backend::Gcp(_) => Ok(()),
+        }
+    }
+
     /// What a query would do, without running it: the SQL, and on gcp the bytes and cost.
     pub async fn dry_run(
         &self,
@@ -231,7 +304,7 @@ would process {bytes} bytes ({:.2} GB), about ${cost:.4} on demand at ${}/TiB",
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(l) => {
-                let resume = l.resume_points(plan, topics, producer)?;
+                let resume = l.resume_points(topics, producer)?;
                 Ok((Box::new(l.sink(plan, topics, producer)?), resume))
             }
             Backend::Gcp(g) => {

@@ -160,6 +160,7 @@ pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
     });
     let deadline = Instant::now() + args.wait.unwrap_or_default();
     let checks = loop {
+        block_on(ctx.backend.settle(&ctx.plan))?;
         let checks = check(&ctx, model.seed, ranges.as_ref())?;
         let missing: u64 = checks.iter().map(Check::missing).sum();
         if missing == 0 || Instant::now() >= deadline {

@@ -388,4 +388,27 @@ impl Plan {
     pub fn get(&self, id: &ResourceId) -> Option<&Resource> {
         self.resources.iter().find(|r| &r.id == id)
     }
+
+    /// (dataset, table, event-time column) of every table a pipeline fills: where the newest
+    /// event and the recent arrival rate are read.
+    pub fn event_times(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for r in &self.resources {
+            let Desired::Pipeline(p) = &r.desired else {
+                continue;
+            };
+            let time = self.resources.iter().find_map(|t| match &t.desired {
+                Desired::Table(def) if def.name == p.table && def.dataset == p.dataset => def
+                    .columns
+                    .iter()
+                    .find(|c| c.bigquery_type == "TIMESTAMP")
+                    .map(|c| c.name.clone()),
+                _ => None,
+            });
+            if let Some(column) = time {
+                out.push((p.dataset.clone(), p.table.clone(), column));
+            }
+        }
+        out
+    }
 }

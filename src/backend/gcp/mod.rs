@@ -2,6 +2,7 @@
 //! state, and ownership labels say what bqflow made.
 
 pub mod api;
+mod batch;
 pub mod bigquery;
 pub mod dataflow;
 pub mod endpoints;

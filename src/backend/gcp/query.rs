@@ -65,6 +65,17 @@ impl Gcp {
         params: &[(String, ParamValue)],
         limit: Option<usize>,
     ) -> Result<QueryResult> {
+        Ok(self.query_billed(rendered, params, limit).await?.0)
+    }
+
+    /// Runs a query, and says how many bytes BigQuery billed for it (0 when the answer came
+    /// from the cache; `None` when the service does not report it, as emulators do not).
+    pub async fn query_billed(
+        &self,
+        rendered: &Rendered,
+        params: &[(String, ParamValue)],
+        limit: Option<usize>,
+    ) -> Result<(QueryResult, Option<u64>)> {
         let labels = self.job_labels();
         let mut options = self.options(&labels, rendered, params, false);
         options.max_results = Some(limit.unwrap_or(PAGE_ROWS).min(PAGE_ROWS));
@@ -91,6 +102,7 @@ impl Gcp {
                 .collect(),
             rows: Vec::new(),
         };
+        let billed = bytes_field(&response, "totalBytesBilled");
         let want = limit.unwrap_or(usize::MAX);
         loop {
             for row in response
@@ -100,7 +112,7 @@ impl Gcp {
                 .flatten()
             {
                 if result.rows.len() >= want {
-                    return Ok(result);
+                    return Ok((result, billed));
                 }
                 result.rows.push(decode_row(row, &fields)?);
             }
@@ -115,7 +127,7 @@ impl Gcp {
                         .results_page(&job, &location, Some(&token), want - result.rows.len())
                         .await?;
                 }
-                _ => return Ok(result),
+                _ => return Ok((result, billed)),
             }
         }
     }
@@ -153,15 +165,19 @@ impl Gcp {
         let labels = self.job_labels();
         let options = self.options(&labels, rendered, params, true);
         let response = bq::query(&self.api, &self.project, &rendered.sql, &options).await?;
-        let bytes: u64 = response
-            .get("totalBytesProcessed")
-            .and_then(Value::as_str)
-            .and_then(|b| b.parse().ok())
-            .unwrap_or(0);
+        let bytes = bytes_field(&response, "totalBytesProcessed").unwrap_or(0);
         Ok((
             bytes,
             bytes as f64 / (1u64 << 40) as f64 * PRICE_PER_TIB_USD,
         ))
+    }
+}
+
+/// An int64 byte count, which BigQuery sends as a string.
+fn bytes_field(response: &Value, name: &str) -> Option<u64> {
+    match response.get(name)? {
+        Value::String(s) => s.parse().ok(),
+        other => other.as_u64(),
     }
 }
 

@@ -7,21 +7,40 @@
 //! as Google's Dataflow template does. A segment file is deleted once every pipeline reading its
 //! topic has consumed it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use duckdb::appender_params_from_iter;
 use duckdb::types::{TimeUnit, Value};
 
+use super::cursor;
 use super::record::{Cell, RowSchema};
 use super::topic_log::{Segment, TopicLog};
 use super::warehouse::{META, Warehouse};
 use crate::plan::PipelineDef;
 
-/// Segments loaded per transaction: large enough to amortise the commit, small enough that a
-/// load never holds the warehouse for long.
+/// One transaction loads segments until it holds this many records (or 32 segments): large
+/// enough to amortise the commit, small enough (~0.2 s) that a bounded load can stop soon.
+const RECORDS_PER_TRANSACTION: u64 = 60_000;
 const SEGMENTS_PER_TRANSACTION: usize = 32;
+
+/// How long a loader holds the warehouse while working off a backlog, and how long it then
+/// lets go: longer than a waiting reader's retry pause (`warehouse::MAX_RETRY_PAUSE` with
+/// jitter), so a dashboard or `query` in another terminal gets in between two holds.
+pub const HOLD: Duration = Duration::from_millis(500);
+pub const HOLD_GAP: Duration = Duration::from_millis(60);
+
+/// How long one warehouse session may go on loading. Other processes (a dashboard, `query`)
+/// wait while it does, so a load with a backlog commits in bounded steps and lets go in between.
+#[derive(Clone, Copy, Debug)]
+pub enum Budget {
+    /// Load everything pending (`verify` must count every row).
+    Everything,
+    /// Stop starting transactions after this long.
+    For(Duration),
+}
 
 pub struct PipelineSink {
     pub def: PipelineDef,
@@ -33,6 +52,8 @@ pub struct LoadReport {
     pub segments: u64,
     pub loaded: u64,
     pub dead_lettered: u64,
+    /// Segments still waiting when the budget ran out.
+    pub left: u64,
 }
 
 impl std::ops::AddAssign for LoadReport {
@@ -43,25 +64,41 @@ impl std::ops::AddAssign for LoadReport {
     }
 }
 
-/// Loads every pending segment of every pipeline.
-pub fn load_pending(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) -> Result<LoadReport> {
-    let mut total = LoadReport::default();
+/// Loads pending segments of every pipeline, one transaction per pipeline in turn (so a
+/// backlog on one topic does not hold back the other), until nothing is pending or the budget
+/// is spent.
+pub fn load_pending(
+    wh: &Warehouse,
+    root: &Path,
+    sinks: &[PipelineSink],
+    budget: Budget,
+) -> Result<LoadReport> {
+    let started = Instant::now();
+    let mut queues = Vec::new();
     for sink in sinks {
         let Ok(log) = TopicLog::open(root, &sink.def.topic) else {
             continue;
         };
         log.remove_stale_temps();
         let consumed = consumed_by(wh, &sink.def.subscription)?;
-        let pending: Vec<String> = log
+        let pending: VecDeque<String> = log
             .sealed()?
             .into_iter()
             .filter(|s| !consumed.contains(s))
             .collect();
-        for batch in pending.chunks(SEGMENTS_PER_TRANSACTION) {
-            let segments = batch
-                .iter()
-                .map(|name| log.read(name))
-                .collect::<Result<Vec<_>>>()?;
+        queues.push((sink, log, pending));
+    }
+    let mut total = LoadReport::default();
+    let spent = || match budget {
+        Budget::Everything => false,
+        Budget::For(limit) => started.elapsed() >= limit,
+    };
+    while queues.iter().any(|(_, _, q)| !q.is_empty()) && !spent() {
+        for (sink, log, pending) in &mut queues {
+            if pending.is_empty() || spent() {
+                continue;
+            }
+            let segments = next_transaction(log, pending)?;
             total += wh
                 .transaction(|_| load_batch(wh, sink, &log.name, &segments))
                 .with_context(|| {
@@ -72,8 +109,28 @@ pub fn load_pending(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) -> Resu
                 })?;
         }
     }
+    total.left = queues.iter().map(|(_, _, q)| q.len() as u64).sum();
+    if total.segments > 0 {
+        // Before any consumed segment goes: see `cursor.rs` for why this order.
+        cursor::mirror(wh, root)?;
+    }
     remove_fully_consumed(wh, root, sinks)?;
     Ok(total)
+}
+
+/// The next segments to load in one transaction, taken off the front of `pending`.
+fn next_transaction(log: &TopicLog, pending: &mut VecDeque<String>) -> Result<Vec<Segment>> {
+    let mut segments = Vec::new();
+    let mut records = 0;
+    while records < RECORDS_PER_TRANSACTION && segments.len() < SEGMENTS_PER_TRANSACTION {
+        let Some(name) = pending.pop_front() else {
+            break;
+        };
+        let segment = log.read(&name)?;
+        records += segment.header.records;
+        segments.push(segment);
+    }
+    Ok(segments)
 }
 
 fn consumed_by(wh: &Warehouse, subscription: &str) -> Result<HashSet<String>> {
@@ -215,33 +272,6 @@ fn prune_consumed(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) -> Result
         }
         Ok(())
     })
-}
-
-/// The generator's resume point for a topic: the highest sequence number sealed, whether still
-/// waiting in a segment or already loaded.
-pub fn resume_point(
-    wh: &Warehouse,
-    root: &Path,
-    topic: &str,
-    producer: &str,
-) -> Result<Option<u64>> {
-    let loaded: Option<u64> = wh
-        .conn
-        .query_row(
-            &format!("SELECT max(last_seq) FROM {META}.cursor WHERE topic = ? AND producer = ?"),
-            [topic, producer],
-            |r| r.get(0),
-        )
-        .context("reading the generator cursor")?;
-    let log = TopicLog::open(root, topic)?;
-    let mut sealed: Option<u64> = None;
-    for name in log.sealed()? {
-        let header = log.header(&name)?;
-        if header.producer == producer {
-            sealed = sealed.max(header.last_seq);
-        }
-    }
-    Ok(loaded.max(sealed))
 }
 
 #[cfg(test)]

@@ -2,7 +2,9 @@
 //! folder (`.bqflow/` by default). No account, no server; several bqflow processes can work on
 //! it at once because each holds the warehouse only briefly.
 
+pub mod batch;
 pub mod check;
+pub mod cursor;
 pub mod loader;
 pub mod provision;
 pub mod publish;
@@ -22,7 +24,10 @@ use crate::plan::diff::{Change, Observed};
 use crate::plan::{Desired, Kind, Plan};
 use crate::sql::Rendered;
 use crate::sql::params::ParamValue;
-use loader::PipelineSink;
+use loader::{Budget, PipelineSink};
+
+/// How long a reading command loads pending segments before it answers.
+const READ_LOAD_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
 use record::RowSchema;
 use topic_log::TopicLog;
 use warehouse::{META, Warehouse};
@@ -70,11 +75,14 @@ impl Local {
         progress: &dyn Progress,
     ) -> Result<Vec<(ResourceId, Outcome)>> {
         let wh = self.open(true)?;
-        Ok(dag::run(steps, 1, progress, |c| {
+        let outcomes = dag::run(steps, 1, progress, |c| {
             let result = provision::apply(&wh, &self.root, c);
             async move { result }
         })
-        .await)
+        .await;
+        // From the first `up` on, `generate` can start without the warehouse.
+        cursor::mirror(&wh, &self.root)?;
+        Ok(outcomes)
     }
 
     /// Fills in table and pipeline rows of `status`.
@@ -137,9 +145,34 @@ impl Local {
     }
 
     /// Moves pending topic segments into the tables (every command that reads does this first,
-    /// so results are fresh even when no `generate` is running).
+    /// so results are fresh even when no `generate` is running). A reader loads for at most
+    /// `READ_LOAD_BUDGET`: after `generate --rate max` the backlog can take minutes, and the
+    /// answer should not wait for all of it.
     pub fn load(&self, wh: &Warehouse, plan: &Plan) -> Result<loader::LoadReport> {
-        loader::load_pending(wh, &self.root, &sinks(plan))
+        let report =
+            loader::load_pending(wh, &self.root, &sinks(plan), Budget::For(READ_LOAD_BUDGET))?;
+        if report.left > 0 {
+            tracing::warn!(
+                "{} topic segments are still waiting to be loaded; this answer does not include them yet",
+                report.left
+            );
+        }
+        Ok(report)
+    }
+
+    /// Loads everything pending, in bounded holds that let other processes in between (for
+    /// `verify`, which must count every row).
+    pub fn settle(&self, plan: &Plan) -> Result<()> {
+        let sinks = sinks(plan);
+        loop {
+            let wh = self.open(false)?;
+            let report = loader::load_pending(&wh, &self.root, &sinks, Budget::For(loader::HOLD))?;
+            drop(wh);
+            if report.left == 0 {
+                return Ok(());
+            }
+            std::thread::sleep(loader::HOLD_GAP);
+        }
     }
 
     pub fn query(
@@ -163,18 +196,8 @@ impl Local {
     }
 
     /// Per stream topic, the generator sequence already sealed (resume after it).
-    pub fn resume_points(
-        &self,
-        plan: &Plan,
-        topics: [&str; 2],
-        producer: &str,
-    ) -> Result<[Option<u64>; 2]> {
-        let wh = self.open(false)?;
-        self.load(&wh, plan)?;
-        Ok([
-            loader::resume_point(&wh, &self.root, topics[0], producer)?,
-            loader::resume_point(&wh, &self.root, topics[1], producer)?,
-        ])
+    pub fn resume_points(&self, topics: [&str; 2], producer: &str) -> Result<[Option<u64>; 2]> {
+        cursor::resume_points(&self.root, topics, producer)
     }
 
     /// Deletes the warehouse and topic logs — only the files bqflow makes, then the folder if
@@ -219,6 +242,7 @@ impl Local {
             }
         }
         let _ = std::fs::remove_file(self.root.join("generate.lock"));
+        let _ = std::fs::remove_file(self.root.join(cursor::CURSOR_FILE));
         let _ = std::fs::remove_dir(&self.root);
         Ok(removed)
     }
@@ -278,7 +302,7 @@ pub fn run_query(
 }
 
 /// Parameters as DuckDB values, bound positionally (`$1`, `$2`… in order of first use).
-fn duckdb_value(value: &ParamValue) -> duckdb::types::Value {
+pub(super) fn duckdb_value(value: &ParamValue) -> duckdb::types::Value {
     use duckdb::types::{TimeUnit, Value as D};
     match value {
         ParamValue::String(s) => D::Text(s.clone()),

@@ -4,17 +4,17 @@
 //! `query` in another terminal sees events within about a second.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 
-use super::loader::{self, LoadReport, PipelineSink};
+use super::loader::{self, Budget, LoadReport, PipelineSink};
 use super::topic_log::{Batch, TopicLog};
-use super::warehouse::Warehouse;
+use super::warehouse::{Busy, Warehouse, lock_timeout};
 use crate::generate::Stream;
 use crate::generate::run::{Message, Sink};
 
@@ -25,6 +25,9 @@ const SEAL_RECORDS: u64 = 20_000;
 const SEAL_BYTES: usize = 4 << 20;
 /// How often the loader thread moves sealed segments into the warehouse.
 const LOAD_EVERY: Duration = Duration::from_millis(250);
+/// How long one attempt to open the warehouse waits for another process to let go; the
+/// loader tries again after `HOLD_GAP`, keeping the progress line current meanwhile.
+const OPEN_WAIT: Duration = Duration::from_millis(200);
 
 /// The first error of a background thread, surfaced on the generator's next call.
 type Failure = Arc<Mutex<Option<anyhow::Error>>>;
@@ -36,6 +39,7 @@ pub struct LocalSink {
     sealer: Option<JoinHandle<()>>,
     loader: Option<JoinHandle<LoadReport>>,
     stop_loader: Arc<AtomicBool>,
+    status: Arc<Status>,
     failure: Failure,
 }
 
@@ -53,21 +57,26 @@ impl LocalSink {
         ];
         let failure: Failure = Arc::default();
         let dirty = Arc::new(AtomicBool::new(false));
+        let status = Arc::new(Status::default());
         // A few batches may queue while a seal is under way; more means the disk cannot keep
         // up, and the generator then waits rather than growing memory without bound.
         let (to_sealer, from_generator) = mpsc::sync_channel::<(usize, Batch)>(8);
         let sealer = {
             let (failure, dirty, producer) = (failure.clone(), dirty.clone(), producer.to_string());
+            let status = status.clone();
             std::thread::Builder::new()
                 .name("bqflow-seal".into())
-                .spawn(move || seal_loop(logs, &producer, from_generator, &dirty, &failure))?
+                .spawn(move || {
+                    seal_loop(logs, &producer, from_generator, &dirty, &status, &failure)
+                })?
         };
         let stop_loader = Arc::new(AtomicBool::new(false));
         let loader = {
             let (failure, stop, root) = (failure.clone(), stop_loader.clone(), root.to_path_buf());
+            let status = status.clone();
             std::thread::Builder::new()
                 .name("bqflow-load".into())
-                .spawn(move || load_loop(&root, &sinks, &dirty, &stop, &failure))?
+                .spawn(move || load_loop(&root, &sinks, &dirty, &stop, &status, &failure))?
         };
         Ok(LocalSink {
             batches: [Batch::default(), Batch::default()],
@@ -76,6 +85,7 @@ impl LocalSink {
             sealer: Some(sealer),
             loader: Some(loader),
             stop_loader,
+            status,
             failure,
         })
     }
@@ -144,10 +154,31 @@ impl Sink for LocalSink {
             None => LoadReport::default(),
         };
         self.check()?;
+        let sealed = self.status.sealed.load(Ordering::Relaxed);
+        let mine = report.loaded + report.dead_lettered;
+        if let Some(holder) = self.status.left_for.lock().expect("status").take() {
+            return Ok(format!(
+                "{mine} of {sealed} events loaded into the warehouse ({} dead-lettered); the rest is sealed in the topic logs and loads with the next bqflow command (the warehouse stayed in use by {holder})",
+                report.dead_lettered
+            ));
+        }
+        // Whoever opens the warehouse first loads what is sealed (a dashboard, a query).
+        let others = if sealed > mine {
+            format!(
+                ", {} by another bqflow reading the warehouse",
+                sealed - mine
+            )
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "{} rows loaded into the warehouse, {} dead-lettered",
+            "{} rows loaded into the warehouse{others}, {} dead-lettered",
             report.loaded, report.dead_lettered
         ))
+    }
+
+    fn progress(&self) -> String {
+        self.status.line().unwrap_or_default()
     }
 }
 
@@ -168,11 +199,15 @@ fn seal_loop(
     producer: &str,
     batches: Receiver<(usize, Batch)>,
     dirty: &AtomicBool,
+    status: &Status,
     failure: &Failure,
 ) {
     for (stream, batch) in batches {
         match logs[stream].seal(&batch, producer) {
-            Ok(_) => dirty.store(true, Ordering::Release),
+            Ok(_) => {
+                status.sealed.fetch_add(batch.records(), Ordering::Relaxed);
+                dirty.store(true, Ordering::Release);
+            }
             Err(e) => {
                 fail(failure, e);
                 return;
@@ -181,31 +216,90 @@ fn seal_loop(
     }
 }
 
+/// Moves sealed segments into the warehouse until stopped, holding it at most `loader::HOLD`
+/// at a time. While another process has the warehouse, it waits and says so on the progress
+/// line; nothing is lost meanwhile, the segments are durable. At the end it loads what is left,
+/// or, if the warehouse stays busy past the lock timeout, leaves it for the next command that
+/// opens the warehouse.
 fn load_loop(
     root: &Path,
     sinks: &[PipelineSink],
     dirty: &AtomicBool,
     stop: &AtomicBool,
+    status: &Status,
     failure: &Failure,
 ) -> LoadReport {
     let mut total = LoadReport::default();
-    let load = |total: &mut LoadReport| -> Result<()> {
-        let wh = Warehouse::open(root, false)?;
-        *total +=
-            loader::load_pending(&wh, root, sinks).context("loading into the local warehouse")?;
-        Ok(())
-    };
+    let mut backlog = false;
+    let mut busy_since: Option<Instant> = None;
     loop {
         let stopping = stop.load(Ordering::Relaxed);
-        if (dirty.swap(false, Ordering::Acquire) || stopping)
-            && let Err(e) = load(&mut total)
-        {
-            fail(failure, e);
+        if dirty.swap(false, Ordering::Acquire) || backlog || stopping {
+            match Warehouse::open_within(root, false, OPEN_WAIT) {
+                Ok(wh) => {
+                    match loader::load_pending(&wh, root, sinks, Budget::For(loader::HOLD)) {
+                        Ok(report) => {
+                            total += report;
+                            backlog = report.left > 0;
+                        }
+                        Err(e) => {
+                            fail(failure, e.context("loading into the local warehouse"));
+                            return total;
+                        }
+                    }
+                    busy_since = None;
+                    status.set(None);
+                }
+                Err(e) => match e.downcast::<Busy>() {
+                    Ok(busy) => {
+                        backlog = true;
+                        let since = *busy_since.get_or_insert_with(Instant::now);
+                        status.set(Some(format!(
+                            "loading waits {:.0}s: warehouse in use by {}",
+                            since.elapsed().as_secs_f64(),
+                            busy.holder
+                        )));
+                        if stopping && since.elapsed() >= lock_timeout() {
+                            status.left_for_later(busy.holder);
+                            return total;
+                        }
+                    }
+                    Err(e) => {
+                        fail(failure, e);
+                        return total;
+                    }
+                },
+            }
+        }
+        if stopping && !backlog {
             return total;
         }
-        if stopping {
-            return total;
-        }
-        std::thread::sleep(LOAD_EVERY);
+        std::thread::sleep(if backlog {
+            loader::HOLD_GAP
+        } else {
+            LOAD_EVERY
+        });
+    }
+}
+
+/// What the sealer and the loader tell the progress line and the final summary.
+#[derive(Default)]
+struct Status {
+    /// Records sealed into the topic logs by this run.
+    sealed: AtomicU64,
+    line: Mutex<Option<String>>,
+    /// Set when `generate` ended with segments still waiting for a busy warehouse.
+    left_for: Mutex<Option<String>>,
+}
+
+impl Status {
+    fn set(&self, line: Option<String>) {
+        *self.line.lock().expect("status") = line;
+    }
+    fn line(&self) -> Option<String> {
+        self.line.lock().expect("status").clone()
+    }
+    fn left_for_later(&self, holder: String) {
+        *self.left_for.lock().expect("status") = Some(holder);
     }
 }

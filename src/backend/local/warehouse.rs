@@ -25,18 +25,59 @@ fn is_lock_conflict(e: &duckdb::Error) -> bool {
     text.contains("lock") && (text.contains("Conflicting") || text.contains("Could not set"))
 }
 
+/// Who holds the lock, from DuckDB's message ("Conflicting lock is held in /usr/bin/duckdb
+/// (PID 4242) by user ann"), so a user knows which terminal to look at.
+fn holder(e: &duckdb::Error) -> String {
+    let text = e.to_string();
+    text.split_once("held in ")
+        .map(|(_, rest)| {
+            rest.split(". See")
+                .next()
+                .unwrap_or(rest)
+                .trim()
+                .to_string()
+        })
+        .unwrap_or_else(|| "another process".into())
+}
+
+/// Another process has the warehouse open and did not let go within the wait.
+#[derive(Debug, thiserror::Error)]
+#[error("the local warehouse {} is in use by {holder}", path.display())]
+pub struct Busy {
+    pub path: PathBuf,
+    /// The holding process as DuckDB names it: program, PID and user.
+    pub holder: String,
+}
+
 /// How long a command waits for another to release the warehouse. Loads and queries hold it
 /// for milliseconds to seconds; a minute covers a slow metric over a large table.
-fn lock_timeout() -> Duration {
+pub fn lock_timeout() -> Duration {
     std::env::var("BQFLOW_LOCK_TIMEOUT_MS")
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(Duration::from_secs(60), Duration::from_millis)
 }
 
+/// Longest pause between two attempts to open a busy warehouse. Writers let go between
+/// bounded loads for longer than this (see `loader::HOLD_GAP`), so a waiting reader gets in.
+const MAX_RETRY_PAUSE: Duration = Duration::from_millis(25);
+
 impl Warehouse {
-    /// Opens (creating if `create`) the warehouse, waiting out other processes' locks.
+    /// Opens (creating if `create`) the warehouse, waiting out other processes' locks for up
+    /// to `BQFLOW_LOCK_TIMEOUT_MS` (default a minute).
     pub fn open(root: &Path, create: bool) -> Result<Warehouse> {
+        Self::open_within(root, create, lock_timeout()).map_err(|e| match e.downcast::<Busy>() {
+            Ok(busy) => anyhow::anyhow!(
+                "{busy}, which held it for more than {:?}: wait for it to finish (a long query, or a `duckdb` shell left open?), or raise BQFLOW_LOCK_TIMEOUT_MS",
+                lock_timeout()
+            ),
+            Err(e) => e,
+        })
+    }
+
+    /// Opens the warehouse, waiting at most `wait` for another process to let go; past that,
+    /// the error is a [`Busy`] (a zero wait tries once).
+    pub fn open_within(root: &Path, create: bool, wait: Duration) -> Result<Warehouse> {
         let path = path_in(root);
         if !create && !path.exists() {
             bail!(
@@ -44,8 +85,8 @@ impl Warehouse {
                 path.display()
             );
         }
-        let deadline = Instant::now() + lock_timeout();
-        let mut wait = Duration::from_millis(5);
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(2);
         loop {
             match Connection::open(&path) {
                 Ok(conn) => {
@@ -58,15 +99,18 @@ impl Warehouse {
                     return Ok(wh);
                 }
                 Err(e) if is_lock_conflict(&e) && Instant::now() < deadline => {
-                    std::thread::sleep(wait + jitter(wait));
-                    wait = (wait * 2).min(Duration::from_millis(100));
+                    std::thread::sleep(
+                        (pause + jitter(pause))
+                            .min(deadline.saturating_duration_since(Instant::now())),
+                    );
+                    pause = (pause * 2).min(MAX_RETRY_PAUSE);
                 }
                 Err(e) if is_lock_conflict(&e) => {
-                    bail!(
-                        "the local warehouse {} stayed locked by another bqflow process for {:?}; is a long query running?",
-                        path.display(),
-                        lock_timeout()
-                    )
+                    return Err(Busy {
+                        holder: holder(&e),
+                        path,
+                    }
+                    .into());
                 }
                 Err(e) => return Err(e).with_context(|| format!("opening {}", path.display())),
             }

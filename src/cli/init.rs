@@ -36,6 +36,10 @@ pub const EXAMPLE: &[(&str, &str)] = &[
         include_str!("../../templates/views/regional_sales.sql"),
     ),
     (
+        "templates/views/regional_hourly_sales.sql",
+        include_str!("../../templates/views/regional_hourly_sales.sql"),
+    ),
+    (
         "templates/views/revenue_by_segment.sql",
         include_str!("../../templates/views/revenue_by_segment.sql"),
     ),

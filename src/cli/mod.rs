@@ -3,6 +3,7 @@
 
 mod completions;
 mod context;
+mod dashboard;
 mod demo;
 mod generate;
 mod init;
@@ -88,6 +89,8 @@ pub enum Command {
     Query(query::QueryArgs),
     /// What exists, row counts, freshness and backlog.
     Status,
+    /// Serve a live dashboard of the metrics (or --export one refresh, or --looker on gcp).
+    Dashboard(dashboard::DashboardArgs),
     /// Check that every acknowledged event landed in the fact tables, once.
     Verify(verify::VerifyArgs),
     /// Stop pipelines and delete everything this project created — nothing else.
@@ -124,6 +127,7 @@ pub fn run(cli: Cli) -> Result<u8> {
         Command::Generate(args) => generate::run(&ui, g, args),
         Command::Query(args) => query::run(&ui, g, args),
         Command::Status => status::run(&ui, g),
+        Command::Dashboard(args) => dashboard::run(&ui, g, args),
         Command::Verify(args) => verify::run(&ui, g, args),
         Command::Teardown(args) => teardown::run(&ui, g, args),
         Command::Demo(args) => demo::run(&ui, g, args),

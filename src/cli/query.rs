@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::output::{self, Format, QueryResult};
 use crate::spec::names;
 use crate::sql::Rendered;
-use crate::sql::params::{ParamValue, parse_value};
+use crate::sql::params::{self, ParamValue, Unresolved};
 use crate::ui::Ui;
 
 #[derive(Args, Debug)]
@@ -124,7 +124,7 @@ pub fn render_named(
             ctx.project.file.display()
         )));
     };
-    let mut given: Vec<(String, String)> = Vec::new();
+    let mut given: Vec<(&str, &str)> = Vec::new();
     for flag in flags {
         let Some((k, v)) = flag.split_once('=') else {
             return Err(Error::usage(format!("--param `{flag}`: write NAME=VALUE")));
@@ -140,26 +140,15 @@ pub fn render_named(
                 }
             )));
         }
-        given.push((k.to_string(), v.to_string()));
+        given.push((k, v));
     }
-    let mut params = Vec::new();
-    for p in &query.params {
-        let text = given
-            .iter()
-            .rev()
-            .find(|(k, _)| k == p.name.as_str())
-            .map(|(_, v)| v.clone())
-            .or_else(|| p.default.as_ref().map(|d| d.value.clone()))
-            .ok_or_else(|| {
-                Error::usage(format!(
-                    "query `{name}` needs `-p {}=…` ({:?})",
-                    p.name, p.param_type.value
-                ))
-            })?;
-        let value = parse_value(p.param_type.value, &text)
-            .map_err(|e| Error::usage(format!("--param {}: {e}", p.name)))?;
-        params.push((p.name.value.clone(), value));
-    }
+    let params = params::resolve(query, &given).map_err(|e| match e {
+        Unresolved::Missing {
+            name: p,
+            param_type,
+        } => Error::usage(format!("query `{name}` needs `-p {p}=…` ({param_type:?})")),
+        Unresolved::Invalid { name: p, reason } => Error::usage(format!("--param {p}: {reason}")),
+    })?;
     let rendered = ctx
         .renderer
         .query(query)

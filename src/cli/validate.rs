@@ -38,13 +38,13 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
     found.into_result()?;
     #[cfg(feature = "duckdb")]
     if let Some((_, plan, renderer)) = plans.iter().find(|(d, ..)| *d == Dialect::DuckDb) {
-        duckdb_accepts(&project, plan, renderer)?;
+        check_with(&project, plan, renderer)?;
     }
     let plan = &plans[0].1;
     let count = |k: Kind| plan.resources.iter().filter(|r| r.id.kind == k).count();
     let s = &project.spec;
     println!(
-        "{} {} is valid: {} topics, {} subscriptions, dataset `{}` with {} tables and {} views, {} pipelines, {} queries.",
+        "{} {} is valid: {} topics, {} subscriptions, dataset `{}` with {} tables and {} views, {} pipelines, {} queries, {} dashboards.",
         ui.green("✓"),
         g.project_file.display(),
         count(Kind::Topic),
@@ -54,11 +54,12 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
         count(Kind::View),
         count(Kind::Pipeline),
         s.queries.len(),
+        s.dashboards.len(),
     );
     println!(
         "  Every view and query renders for BigQuery and DuckDB{}.",
         if cfg!(feature = "duckdb") {
-            ", and DuckDB accepts them"
+            ", DuckDB accepts them, and every dashboard panel fits its query's columns"
         } else {
             ""
         }
@@ -66,25 +67,48 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
     Ok(0)
 }
 
-/// Creates the plan's tables and views in an in-memory DuckDB and prepares every query there.
+/// The spec's SQL and dashboards checked by DuckDB: the local plan's tables and views created
+/// in an in-memory database, every query run there over the empty tables, and every dashboard
+/// panel checked against the columns its query returns.
 #[cfg(feature = "duckdb")]
-fn duckdb_accepts(project: &Project, plan: &crate::plan::Plan, renderer: &Renderer) -> Result<()> {
+pub fn duckdb_accepts(project: &Project) -> Result<()> {
+    let renderer = Renderer::new(project, Dialect::DuckDb, PLACEHOLDER_PROJECT)?;
+    let plan = plan::build(project, &renderer, &Placement::Local)?;
+    check_with(project, &plan, &renderer)
+}
+
+#[cfg(feature = "duckdb")]
+fn check_with(project: &Project, plan: &crate::plan::Plan, renderer: &Renderer) -> Result<()> {
+    use crate::backend::local::check::{Checked, check_sql};
     use crate::diagnostic::Diagnostic;
     use crate::spec::located::Pos;
 
-    let queries: Vec<(String, String)> = project
+    let queries: Vec<Checked> = project
         .spec
         .queries
         .iter()
-        .map(|q| {
-            (
-                q.name.value.clone(),
-                renderer.query(q).map(|r| r.sql).unwrap_or_default(),
-            )
+        .filter_map(|q| {
+            let rendered = renderer.query(q).ok()?;
+            // Defaults where declared; NULL otherwise — the result's shape is the same.
+            let params = rendered
+                .params
+                .iter()
+                .map(|name| {
+                    let declared = q.params.iter().find(|p| p.name.as_str() == name)?;
+                    let default = declared.default.as_ref()?;
+                    crate::sql::params::parse_value(declared.param_type.value, default).ok()
+                })
+                .collect();
+            Some(Checked {
+                name: q.name.value.clone(),
+                sql: rendered.sql,
+                params,
+            })
         })
         .collect();
     let mut found = Diagnostics::default();
-    for (what, name, message) in crate::backend::local::check::check_sql(plan, &queries)? {
+    let (problems, columns) = check_sql(plan, &queries)?;
+    for (what, name, message) in problems {
         let (file, pos) = if what == "view" {
             let view = project.spec.views.iter().find(|v| v.name.as_str() == name);
             let path = view
@@ -103,5 +127,8 @@ fn duckdb_accepts(project: &Project, plan: &crate::plan::Plan, renderer: &Render
             format!("DuckDB rejects {what} `{name}`: {message}"),
         ));
     }
+    found
+        .list
+        .extend(crate::dashboard::columns::check(project, &columns).list);
     Ok(found.into_result()?)
 }

@@ -1,5 +1,6 @@
 //! `project.yaml`: parsing (with positions and `${ENV}`), semantic validation, and lookups.
 
+pub mod dashboard;
 pub mod env;
 pub mod located;
 pub mod names;
@@ -82,6 +83,13 @@ impl Project {
 
     pub fn query(&self, name: &str) -> Option<&types::Query> {
         self.spec.queries.iter().find(|q| q.name.as_str() == name)
+    }
+
+    pub fn dashboard(&self, name: &str) -> Option<&types::Dashboard> {
+        self.spec
+            .dashboards
+            .iter()
+            .find(|d| d.name.as_str() == name)
     }
 
     /// The topic a pipeline reads, through its subscription.

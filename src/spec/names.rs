@@ -148,6 +148,11 @@ pub fn query(name: &str) -> Result<(), String> {
     kebab(name, "query names")
 }
 
+/// Dashboard names are typed on the command line (`bqflow dashboard NAME`).
+pub fn dashboard(name: &str) -> Result<(), String> {
+    kebab(name, "dashboard names")
+}
+
 fn kebab(name: &str, what: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 63 {
         return Err(format!("{what} are 1–63 characters long"));

@@ -8,6 +8,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer};
 
+pub use super::dashboard::Dashboard;
 use super::located::{Located, Pos, Text};
 
 /// A bqflow project: the streaming pipeline and warehouse it provisions.
@@ -49,6 +50,9 @@ pub struct Spec {
     /// Named queries for `bqflow query NAME`.
     #[serde(default)]
     pub queries: Vec<Query>,
+    /// Live dashboards of the queries, for `bqflow dashboard NAME`.
+    #[serde(default)]
+    pub dashboards: Vec<Dashboard>,
 }
 
 /// Settings per target. Both may be present; `--target` picks one.

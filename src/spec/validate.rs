@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
+mod dashboards;
+
 use super::located::{Pos, Text};
 use super::names::{self, Rule};
 use super::types::*;
@@ -369,6 +371,7 @@ pub fn check(spec: &Spec, file: &Path, templates_dir: &Path) -> Diagnostics {
 
     check_generator(&mut c, spec, &topics);
     check_queries(&mut c, &spec.queries);
+    dashboards::check(&mut c, spec);
     c.found
 }
 

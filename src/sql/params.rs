@@ -61,6 +61,43 @@ pub fn parse_value(t: ParamType, text: &str) -> Result<ParamValue, String> {
     }
 }
 
+/// Every declared parameter of `query` with its value: the one given (by name, the last one
+/// wins), else the default. The error names the first parameter that has neither, or the value
+/// that does not parse.
+pub fn resolve(
+    query: &crate::spec::types::Query,
+    given: &[(&str, &str)],
+) -> Result<Vec<(String, ParamValue)>, Unresolved> {
+    let mut out = Vec::with_capacity(query.params.len());
+    for p in &query.params {
+        let name = p.name.as_str();
+        let text = given
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| *v)
+            .or_else(|| p.default.as_ref().map(|d| d.as_str()))
+            .ok_or_else(|| Unresolved::Missing {
+                name: name.to_string(),
+                param_type: p.param_type.value,
+            })?;
+        let value =
+            parse_value(p.param_type.value, text).map_err(|reason| Unresolved::Invalid {
+                name: name.to_string(),
+                reason,
+            })?;
+        out.push((name.to_string(), value));
+    }
+    Ok(out)
+}
+
+/// Why a query's parameters could not be resolved.
+#[derive(Debug, PartialEq)]
+pub enum Unresolved {
+    Missing { name: String, param_type: ParamType },
+    Invalid { name: String, reason: String },
+}
+
 /// RFC 3339, or a naive `YYYY-MM-DD[ T]HH:MM:SS[.f]` taken as UTC (as BigQuery does).
 pub fn parse_timestamp(text: &str) -> Option<i64> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {

@@ -387,3 +387,131 @@ fn gcp_target_needs_a_project_and_says_where_to_set_it() {
         .code(2)
         .stderr_has(&["invalid GCP project id `Bad_Project` from --project"]);
 }
+
+/// Dashboards wrong in the spec, or wrong for their queries' columns: `validate` and
+/// `dashboard` reject each with its place, before anything is served.
+#[test]
+fn bad_dashboards_fail_with_location() {
+    let cases = [
+        Case {
+            name: "unknown query",
+            file: SPEC,
+            from: "{ title: Units sold, query: revenue,",
+            to: "{ title: Units sold, query: revenu,",
+            message: &[
+                "panel `Units sold` refers to query `revenu`, which is not declared",
+                "did you mean `revenue`?",
+            ],
+            at: at(SPEC, "title: Units sold", "revenu,"),
+        },
+        Case {
+            name: "unknown column",
+            file: SPEC,
+            from: "value: total_revenue, format: money }",
+            to: "value: total_revenu, format: money }",
+            message: &[
+                "query `revenue` has no column `total_revenu`",
+                "did you mean `total_revenue`?",
+            ],
+            at: at(SPEC, "total_revenu,", "total_revenu,"),
+        },
+        Case {
+            name: "a chart that does not fit the column types",
+            file: SPEC,
+            from: "        x: hour\n",
+            to: "        x: hour_utc\n",
+            message: &[
+                "x axis needs a TIMESTAMP, DATE or number",
+                "`hour_utc` is text",
+            ],
+            at: at(SPEC, "x: hour_utc", "hour_utc"),
+        },
+        Case {
+            name: "a format that does not fit",
+            file: SPEC,
+            from: "label: category, y: revenue, format: money",
+            to: "label: category, y: category, format: money",
+            message: &["`y` must be a number", "`category` is text"],
+            at: at(SPEC, "y: category", "category, format"),
+        },
+        Case {
+            name: "duplicate panel",
+            file: SPEC,
+            from: "{ title: Units sold,",
+            to: "{ title: Revenue,",
+            message: &["duplicate panel `Revenue`"],
+            at: at(
+                SPEC,
+                "{ title: Revenue, query: revenue, chart: tile, value: units",
+                "Revenue",
+            ),
+        },
+        Case {
+            name: "refresh too fast",
+            file: SPEC,
+            from: "refresh: 5s",
+            to: "refresh: 100ms",
+            message: &["refresh `100ms` is out of range", "between 1s and 1h"],
+            at: at(SPEC, "refresh: 100ms", "100ms"),
+        },
+        Case {
+            name: "refresh not a duration",
+            file: SPEC,
+            from: "refresh: 5s",
+            to: "refresh: often",
+            message: &["invalid duration `often`"],
+            at: None,
+        },
+        Case {
+            name: "a mapping the chart needs",
+            file: SPEC,
+            from: "chart: bar, label: category, y: revenue",
+            to: "chart: bar, y: revenue",
+            message: &["a bar panel needs `label`"],
+            at: at(SPEC, "chart: bar, y: revenue", "bar, y"),
+        },
+        Case {
+            name: "a mapping the chart ignores",
+            file: SPEC,
+            from: "chart: tile, value: units, format: count }",
+            to: "chart: tile, value: units, series: region, format: count }",
+            message: &["`series` has no meaning for a tile panel"],
+            at: at(SPEC, "series: region, format: count", "region, format"),
+        },
+        Case {
+            name: "a parameter the query does not take",
+            file: SPEC,
+            from: "query: top-stores, params: { top: \"10\" }",
+            to: "query: top-stores, params: { limit: \"10\" }",
+            message: &["query `top-stores` has no parameter `limit`"],
+            at: at(SPEC, "params: { limit:", "limit:"),
+        },
+    ];
+    for case in cases {
+        eprintln!("case: {}", case.name);
+        let p = Project::example();
+        p.edit(case.file, case.from, case.to);
+        for command in [
+            &["validate"][..],
+            &["dashboard", "--export", "out.html"][..],
+        ] {
+            let done = p.run().args(command).code(2);
+            done.clean_error().stderr_has(case.message);
+            let expected = case
+                .at
+                .as_ref()
+                .map_or("project.yaml:".to_string(), |at| location(&p, at));
+            assert!(
+                done.stderr.contains(&expected),
+                "{}: expected location {expected} in:\n{}",
+                case.name,
+                done.stderr
+            );
+        }
+        assert!(
+            !p.path().join("out.html").exists(),
+            "{}: exported anyway",
+            case.name
+        );
+    }
+}

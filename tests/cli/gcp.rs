@@ -52,6 +52,14 @@ struct Cloud {
 }
 
 fn cloud_with(faults: Faults, timing: DataflowTiming) -> Cloud {
+    cloud_configured(|config| {
+        config.faults = faults;
+        config.dataflow = timing;
+    })
+}
+
+/// A cloud whose fakes' configuration the test adjusts (defaults: no faults, instant jobs).
+fn cloud_configured(adjust: impl FnOnce(&mut Config)) -> Cloud {
     static N: AtomicUsize = AtomicUsize::new(0);
     let id = format!(
         "bqt-{}-{}",
@@ -59,16 +67,20 @@ fn cloud_with(faults: Faults, timing: DataflowTiming) -> Cloud {
         N.fetch_add(1, Ordering::Relaxed)
     );
     let (bq, gcs) = emulators();
-    let fakes = Fakes::start(Config {
-        faults,
-        dataflow: timing,
+    let mut config = Config {
+        dataflow: DataflowTiming {
+            start: Some(Duration::from_millis(50)),
+            drain: Some(Duration::from_millis(200)),
+            cancel: Some(Duration::from_millis(50)),
+        },
         upstreams: vec![
             Upstream::new("bigquery", bq, Service::BigQuery),
             Upstream::new("storage", gcs, Service::Storage),
         ],
         ..Config::new(&id)
-    })
-    .expect("start the fakes");
+    };
+    adjust(&mut config);
+    let fakes = Fakes::start(config).expect("start the fakes");
     Cloud {
         fakes,
         project: Project::example(),
@@ -155,7 +167,7 @@ fn up_twice_writes_nothing_the_second_time_and_plan_agrees() {
     assert_eq!(c.writes(), Vec::<String>::new(), "the second up wrote");
     let plan = c.run().args(&["plan"]).code(0).stdout;
     assert!(
-        plan.contains("0 to create, 0 to update, 27 unchanged"),
+        plan.contains("0 to create, 0 to update, 28 unchanged"),
         "{plan}"
     );
     // Every query job and resource carried the labels; every request matched the discovery docs.
@@ -384,7 +396,7 @@ fn teardown_removes_exactly_what_carries_the_labels() {
     // Nothing of ours is left: a fresh plan would create everything but the taken name.
     let plan = c.run().args(&["plan"]).code(3).stdout;
     assert!(
-        plan.contains("26 to create") && plan.contains("1 not owned"),
+        plan.contains("27 to create") && plan.contains("1 not owned"),
         "{plan}"
     );
     c.fakes.assert_no_violations();
@@ -490,7 +502,7 @@ fn up_and_teardown_converge_through_faults_without_duplicates() {
     );
     assert_eq!(c.active_jobs(), 0);
     let plan = c.run().args(&["plan"]).code(3).stdout;
-    assert!(plan.contains("27 to create"), "{plan}");
+    assert!(plan.contains("28 to create"), "{plan}");
     c.fakes.assert_no_violations();
 }
 
@@ -1098,4 +1110,85 @@ fn the_pubsub_emulator_alone_needs_no_service_agent_and_no_grants() {
     assert!(c.fakes.requests_to("pubsub.projects.*IamPolicy").is_empty());
     assert!(c.fakes.requests_to("cloudresourcemanager.*").is_empty());
     assert!(c.fakes.subscription("sales-events-to-bq").unwrap()["deadLetterPolicy"].is_object());
+}
+
+/// A dashboard on BigQuery: every panel renders from bqemulator's answers, the header shows the
+/// bytes billed, and a refresh whose dry runs exceed the budget is refused without running.
+#[test]
+fn dashboard_on_bigquery_shows_bytes_billed_and_refuses_a_refresh_over_budget() {
+    // bqemulator bills nothing; the proxy reports 50 MB per query, as BigQuery would.
+    let c = cloud_configured(|config| config.bigquery_bytes_per_query = Some(50_000_000));
+    c.ok(&["up"]);
+    c.ok(&[
+        "generate",
+        "--count",
+        "4000",
+        "--rate",
+        "max",
+        "--clock",
+        "simulated",
+    ]);
+    assert!(c.fakes.wait_delivered(Duration::from_secs(60)));
+    c.run().args(&["verify", "--wait", "30s"]).success();
+
+    let out = c.ok(&["dashboard", "--export", "report.html"]);
+    assert!(out.contains("13 panels"), "{out}");
+    let page = c.project.read("report.html");
+    assert!(!page.contains("panel failed"), "a panel failed on BigQuery");
+    assert!(!page.contains("no rows yet"), "a panel is empty");
+    assert_eq!(page.matches("<svg").count(), 7);
+    assert!(page.contains(&format!("<b>gcp · {}</b>", c.id)));
+    // 11 distinct panel queries and the freshness query, 50 MB each.
+    assert!(
+        page.contains("billed <b>600.0 MB</b>"),
+        "{}",
+        status_of(&page)
+    );
+    assert!(
+        page.contains("estimate 600.0 MB of 5.00 GB budget"),
+        "{}",
+        status_of(&page)
+    );
+
+    // Over the budget: dry runs only, and the refresh is refused.
+    c.project.edit(
+        "project.yaml",
+        "max_bytes_per_refresh: 5000000000",
+        "max_bytes_per_refresh: 100000000",
+    );
+    let queries_before = query_jobs(&c);
+    let refused = c
+        .run()
+        .args(&["dashboard", "--export", "over.html"])
+        .code(1);
+    assert!(
+        refused.stderr.contains("refresh refused")
+            && refused
+                .stderr
+                .contains("600.0 MB (dry run), over the dashboard's budget of 100.0 MB"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!c.project.path().join("over.html").exists());
+    let ran: Vec<bool> = query_jobs(&c)[queries_before.len()..].to_vec();
+    assert!(
+        !ran.is_empty() && ran.iter().all(|dry| *dry),
+        "a query ran over budget: {ran:?}"
+    );
+    c.fakes.assert_no_violations();
+}
+
+/// Per `jobs.query` request so far: whether it was a dry run.
+fn query_jobs(c: &Cloud) -> Vec<bool> {
+    c.fakes
+        .requests()
+        .into_iter()
+        .filter(|r| r.method_id.as_deref() == Some("bigquery.jobs.query"))
+        .map(|r| r.body["dryRun"] == true)
+        .collect()
+}
+
+fn status_of(page: &str) -> &str {
+    let start = page.find("<div id=\"status\"").unwrap_or(0);
+    &page[start..(start + 1500).min(page.len())]
 }

@@ -42,7 +42,7 @@ fn up_generate_query_teardown() {
     // Idempotent: nothing pending, and a second up changes nothing.
     let plan = p.run().args(&["plan"]).code(0).stdout;
     assert!(
-        plan.contains("0 to create, 0 to update, 26 unchanged"),
+        plan.contains("0 to create, 0 to update, 27 unchanged"),
         "{plan}"
     );
     p.ok(&["up"]);
@@ -100,7 +100,7 @@ fn up_generate_query_teardown() {
 
     let status = p.ok(&["status"]);
     assert!(
-        status.contains("Resources: 26 of 26 exist") && status.contains("retail_dw.sales_fact"),
+        status.contains("Resources: 27 of 27 exist") && status.contains("retail_dw.sales_fact"),
         "{status}"
     );
 

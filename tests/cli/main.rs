@@ -1,6 +1,8 @@
 //! Integration tests: the real binary, run as a user would, in scratch copies of the example.
 
 mod bad_input;
+mod browser;
+mod dashboard;
 mod gcp;
 mod local;
 mod project_files;

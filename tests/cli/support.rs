@@ -1,7 +1,11 @@
 //! A fluent builder that runs the real `bqflow` binary in a scratch copy of the example project.
 
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -151,6 +155,122 @@ impl Run {
             done.stdout, done.stderr
         );
         done
+    }
+}
+
+/// A `bqflow` running in the background (a server, a long `generate`). Killed when dropped.
+pub struct Running {
+    child: Child,
+    shown: String,
+    lines: Receiver<String>,
+    stdout: Vec<String>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Run {
+    /// Starts the command without waiting for it.
+    pub fn spawn(mut self) -> Running {
+        let mut child = self
+            .cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start bqflow");
+        let (send, lines) = channel();
+        let out = child.stdout.take().expect("piped stdout");
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut err = child.stderr.take().expect("piped stderr");
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        Running {
+            child,
+            shown: self.shown.join(" "),
+            lines,
+            stdout: Vec::new(),
+            stderr,
+        }
+    }
+}
+
+impl Running {
+    /// Waits for a line of stdout containing `needle` (a readiness line) and returns it.
+    pub fn wait_for_line(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.stdout.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "`bqflow {}` printed no line with `{needle}` within {timeout:?}\nstdout: {}\nstderr: {}",
+                    self.shown,
+                    self.stdout.join("\n"),
+                    self.stderr()
+                ),
+                Err(RecvTimeoutError::Disconnected) => panic!(
+                    "`bqflow {}` ended without printing `{needle}`\nstdout: {}\nstderr: {}",
+                    self.shown,
+                    self.stdout.join("\n"),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Sends Ctrl-C (SIGINT), as a user in the terminal would, and waits for the exit.
+    pub fn interrupt(self) -> Done {
+        let sent = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -INT failed");
+        self.finish()
+    }
+
+    /// Waits for the command to end by itself.
+    pub fn finish(mut self) -> Done {
+        let status = self.child.wait().expect("wait for bqflow");
+        // The reader threads end with the pipes; collect what is left.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
+            self.stdout.push(line);
+        }
+        Done {
+            code: status.code().unwrap_or(-1),
+            stdout: self.stdout.join("\n"),
+            stderr: self.stderr(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -104,6 +104,10 @@ pub struct Config {
     pub disabled_services: Vec<String>,
     /// Keep request bodies in [`Fakes::requests`] (turn off for long benchmarks).
     pub record_bodies: bool,
+    /// A cost model for a BigQuery upstream, which bqemulator lacks (it reports 0 bytes for
+    /// every query): each `jobs.query` answer reports this many bytes processed, and billed
+    /// unless it was a dry run.
+    pub bigquery_bytes_per_query: Option<u64>,
     /// Keep published messages for [`Fakes::published`] and pull (turn off for benchmarks).
     /// Subscriptions with a consumer (BigQuery subscriptions, inputs of live Dataflow jobs)
     /// queue messages either way while a BigQuery upstream exists.
@@ -121,6 +125,7 @@ impl Default for Config {
             upstreams: Vec::new(),
             disabled_services: Vec::new(),
             record_bodies: true,
+            bigquery_bytes_per_query: None,
             keep_messages: true,
         }
     }
@@ -202,7 +207,9 @@ impl Fakes {
                 let msg = format!("server name {} used twice", up.name);
                 return Err(io::Error::new(io::ErrorKind::InvalidInput, msg));
             }
-            let proxy = Arc::new(proxy::Proxy::new(&up.url));
+            let proxy = Arc::new(
+                proxy::Proxy::new(&up.url).with_bytes_per_query(config.bigquery_bytes_per_query),
+            );
             handlers.push((up.name.clone(), up.service, Handler::Proxy(proxy)));
         }
 

@@ -7,6 +7,10 @@
 //! Cloud Storage applies labels, lifecycle and the rest atomically with the create. The proxy
 //! completes such an insert with a PATCH before answering, so a client killed right after the
 //! insert leaves the bucket Google would have left.
+//!
+//! And one addition: bqemulator has no cost model (every query processes 0 bytes). With
+//! `bytes_per_query` set, `jobs.query` answers report that many bytes processed — and billed,
+//! unless a dry run — so byte budgets can be tested against the real emulator.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -33,6 +37,7 @@ pub(crate) struct Proxy {
     /// Upstream root without a trailing slash, e.g. `http://127.0.0.1:9050`.
     upstream: String,
     client: reqwest::Client,
+    bytes_per_query: Option<u64>,
 }
 
 /// Headers that describe one hop, not the message.
@@ -63,7 +68,39 @@ impl Proxy {
         Proxy {
             upstream: upstream.trim_end_matches('/').to_string(),
             client,
+            bytes_per_query: None,
         }
+    }
+
+    pub fn with_bytes_per_query(mut self, bytes: Option<u64>) -> Proxy {
+        self.bytes_per_query = bytes;
+        self
+    }
+
+    /// A query, answered with the configured bytes processed (and billed, when it ran).
+    async fn query(
+        &self,
+        matched: &Matched,
+        parts: &http::request::Parts,
+        body: Bytes,
+        bytes: u64,
+    ) -> Reply {
+        let mut reply = self.send(parts, body).await;
+        if !(200..300).contains(&reply.status) {
+            return reply;
+        }
+        let Ok(Value::Object(mut answer)) = serde_json::from_slice::<Value>(&reply.body) else {
+            return reply;
+        };
+        answer.insert(
+            "totalBytesProcessed".into(),
+            Value::String(bytes.to_string()),
+        );
+        if matched.body.get("dryRun") != Some(&Value::Bool(true)) {
+            answer.insert("totalBytesBilled".into(), Value::String(bytes.to_string()));
+        }
+        reply.body = Bytes::from(serde_json::to_vec(&Value::Object(answer)).unwrap_or_default());
+        reply
     }
 
     async fn send(&self, parts: &http::request::Parts, body: Bytes) -> Reply {
@@ -199,10 +236,12 @@ impl Forward for Proxy {
         parts: &'a http::request::Parts,
         body: Bytes,
     ) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>> {
-        if matched.id == "storage.buckets.insert" {
-            Box::pin(self.insert_bucket(matched, parts, body))
-        } else {
-            Box::pin(self.send(parts, body))
+        match (matched.id.as_str(), self.bytes_per_query) {
+            ("storage.buckets.insert", _) => Box::pin(self.insert_bucket(matched, parts, body)),
+            ("bigquery.jobs.query", Some(bytes)) => {
+                Box::pin(self.query(matched, parts, body, bytes))
+            }
+            _ => Box::pin(self.send(parts, body)),
         }
     }
 }

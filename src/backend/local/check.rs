@@ -1,17 +1,33 @@
 //! SQL checked by DuckDB itself, without touching the warehouse: an in-memory database with the
-//! plan's schema, tables and views, then every query prepared against it.
+//! plan's schema, tables and views, then every query run against the empty tables — which also
+//! tells the columns each query returns, for checking dashboards.
+
+use std::collections::BTreeMap;
 
 use anyhow::Result;
 use duckdb::Connection;
+use duckdb::arrow::datatypes::DataType;
 
+use super::duckdb_value;
 use super::provision::create_table_sql;
 use crate::plan::{Desired, Plan, ResourceId};
+use crate::sql::params::ParamValue;
 
-/// Problems as (kind, name, DuckDB's message).
-pub fn check_sql(
-    plan: &Plan,
-    queries: &[(String, String)],
-) -> Result<Vec<(&'static str, String, String)>> {
+/// A query to check: its name, SQL, and a value per parameter (`None` binds NULL).
+pub struct Checked {
+    pub name: String,
+    pub sql: String,
+    pub params: Vec<Option<ParamValue>>,
+}
+
+/// Result columns per query: (name, BigQuery-style type name).
+pub type Columns = BTreeMap<String, Vec<(String, &'static str)>>;
+
+/// A problem DuckDB found: (kind, name, its message).
+pub type Problem = (&'static str, String, String);
+
+/// Problems, and the result columns of the queries that ran.
+pub fn check_sql(plan: &Plan, queries: &[Checked]) -> Result<(Vec<Problem>, Columns)> {
     let conn = Connection::open_in_memory()?;
     let mut problems = Vec::new();
     for r in &plan.resources {
@@ -53,12 +69,59 @@ pub fn check_sql(
             break;
         }
     }
-    for (name, sql) in queries {
-        if let Err(e) = conn.prepare(sql) {
-            problems.push(("query", name.clone(), first_line(&e.to_string())));
+    let mut columns = Columns::new();
+    for q in queries {
+        match result_columns(&conn, q) {
+            Ok(found) => {
+                columns.insert(q.name.clone(), found);
+            }
+            Err(e) => problems.push(("query", q.name.clone(), first_line(&e.to_string()))),
         }
     }
-    Ok(problems)
+    Ok((problems, columns))
+}
+
+/// Runs the query over the empty tables for its result's shape.
+fn result_columns(conn: &Connection, q: &Checked) -> duckdb::Result<Vec<(String, &'static str)>> {
+    let mut stmt = conn.prepare(&q.sql)?;
+    let values: Vec<duckdb::types::Value> = q
+        .params
+        .iter()
+        .map(|v| v.as_ref().map_or(duckdb::types::Value::Null, duckdb_value))
+        .collect();
+    let rows = stmt.query(duckdb::params_from_iter(values))?;
+    let Some(stmt) = rows.as_ref() else {
+        return Ok(vec![]);
+    };
+    Ok((0..stmt.column_count())
+        .map(|i| {
+            let name = stmt
+                .column_name(i)
+                .map_or_else(|_| format!("column{i}"), |n| n.clone());
+            (name, type_name(&stmt.column_type(i)))
+        })
+        .collect())
+}
+
+/// The spec's vocabulary for a result column's type.
+fn type_name(t: &DataType) -> &'static str {
+    match t {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64 => "INT64",
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => "FLOAT64",
+        DataType::Decimal128(..) | DataType::Decimal256(..) => "NUMERIC",
+        DataType::Timestamp(..) => "TIMESTAMP",
+        DataType::Date32 | DataType::Date64 => "DATE",
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "STRING",
+        DataType::Boolean => "BOOL",
+        _ => "OTHER",
+    }
 }
 
 fn first_line(text: &str) -> String {

@@ -1,0 +1,22 @@
+-- Sales by the stores' local hour and region: when each region's doors-open surge and afternoon
+-- peak come. Facts are first reduced to one row per store and UTC hour, then shifted by the
+-- store's offset and grouped by its region (see sales_by_local_hour.sql).
+WITH per_store_hour AS (
+  SELECT
+    s.store_id,
+    {{ timestamp_trunc("s.timestamp", "HOUR") }} AS hour,
+    COUNT(*) AS sales,
+    SUM(s.quantity) AS units,
+    SUM({{ line_revenue("s") }}) AS revenue
+  FROM {{ ref("sales_fact") }} AS s
+  GROUP BY 1, 2
+)
+SELECT
+  EXTRACT(HOUR FROM {{ add_minutes("h.hour", "st.utc_offset_minutes") }}) AS local_hour,
+  st.region,
+  SUM(h.sales) AS sales,
+  SUM(h.units) AS units,
+  SUM(h.revenue) AS revenue
+FROM per_store_hour AS h
+JOIN {{ ref("stores_dim") }} AS st ON st.store_id = h.store_id
+GROUP BY 1, 2

@@ -1,14 +1,19 @@
 //! The example dashboard over a large warehouse, through the real binary (release build):
 //!
-//! 1. refresh: one full refresh of every panel (`dashboard --export`, the "took" figure the page
+//! 1. refresh: one full refresh of every panel (`dashboard --export`: the "took" figure the page
 //!    shows, and the command's wall time), beside the sum of the same queries run one by one
 //!    through `bqflow query` — what a user would otherwise do;
 //! 2. live: the dashboard served with a page open (refresh every second) for a few refreshes:
 //!    each refresh's time and the process's peak memory (VmHWM), beside the peak memory of one
-//!    `bqflow query` of the heaviest panel.
+//!    `bqflow query` of the heaviest panel query;
+//! 3. soak: `generate --rate 5000` and the dashboard (a page open, refresh every 2 s) side by
+//!    side: generate's exit, refreshes with a problem or a failed panel, and the age of the
+//!    newest event at each refresh (target within 2 s).
 //!
-//! `cargo bench --bench dashboard [-- SALES_ROWS]` (default 10 000 000 sales rows, about
-//! 22 million events to generate first).
+//! `cargo bench --bench dashboard [-- SALES_ROWS [SOAK_SECONDS]]` (defaults 10 000 000 sales
+//! rows — about 22 million events to generate first — and 600 s).
+
+mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -17,70 +22,17 @@ use std::time::{Duration, Instant};
 use bqflow::dashboard::board;
 use bqflow::spec::Project;
 use bqflow::sql::{Dialect, Renderer};
-
-fn bqflow(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_bqflow"))
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("run bqflow");
-    assert!(
-        out.status.success(),
-        "bqflow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Peak resident memory of a running process, in MB (from /proc).
-fn peak_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Runs a command to its end, sampling its peak memory; returns (seconds, peak MB).
-fn measured(dir: &Path, args: &[&str]) -> (f64, f64) {
-    let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bqflow"))
-        .current_dir(dir)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run bqflow");
-    let mut peak = 0.0f64;
-    loop {
-        if let Some(mb) = peak_mb(child.id()) {
-            peak = peak.max(mb);
-        }
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    (start.elapsed().as_secs_f64(), peak)
-}
-
-fn took(text: &str) -> Vec<f64> {
-    text.split("took ")
-        .skip(1)
-        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
-        .collect()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use common::{bqflow, serve_dashboard};
+use serde_json::Value;
 
 fn main() {
-    let sales_target: u64 = std::env::args()
+    let numbers: Vec<u64> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(10_000_000);
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sales_target = numbers.first().copied().unwrap_or(10_000_000);
+    let soak_seconds = numbers.get(1).copied().unwrap_or(600);
+
     let dir = tempfile::tempdir().expect("temp dir");
     let dir = dir.path();
     bqflow(dir, &["init", "."]);
@@ -109,43 +61,47 @@ fn main() {
             "SELECT count(*) FROM {{ ref(\"sales_fact\") }}",
         ],
     );
-    let sales = sales.lines().nth(1).unwrap_or_default().to_string();
     println!(
-        "warehouse: {sales} sales rows ({events} events generated in {:.0} s)",
+        "warehouse: {} sales rows ({events} events generated in {:.0} s)",
+        sales.lines().nth(1).unwrap_or_default(),
         start.elapsed().as_secs_f64()
     );
+    let heaviest = refresh(dir);
+    live(dir, &heaviest);
+    soak(soak_seconds);
+}
 
-    // 1. One full refresh, three times.
-    let mut refresh = Vec::new();
-    let mut wall = Vec::new();
+/// One full refresh, three times, beside the same queries one `bqflow query` at a time.
+/// Returns the arguments of the slowest query.
+fn refresh(dir: &Path) -> Vec<String> {
+    let (mut took_s, mut wall) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let start = Instant::now();
         bqflow(dir, &["dashboard", "--export", "report.html"]);
         wall.push(start.elapsed().as_secs_f64());
         let page = std::fs::read_to_string(dir.join("report.html")).expect("report");
-        refresh.extend(took(&page));
+        took_s.extend(took(&page));
     }
-    // The same queries (with the panels' parameters), one `bqflow query` each.
     let project = Project::load(&dir.join("project.yaml")).expect("spec");
     let renderer = Renderer::new(&project, Dialect::DuckDb, "").expect("renderer");
     let board = board::load(&project, &renderer, None).expect("board");
-    let spec = &project.spec.dashboards[0];
+    let panels = &project.spec.dashboards[0].panels;
     let mut one_by_one = Vec::new();
-    let mut heaviest = (0.0f64, Vec::<String>::new());
+    let mut heaviest = (0.0f64, Vec::new());
     for q in &board.queries {
         let mut args = vec!["query".to_string(), q.name.clone()];
-        let panel = spec.panels.iter().find(|p| p.query.as_str() == q.name);
+        let panel = panels.iter().find(|p| p.query.as_str() == q.name);
         for (k, v) in panel.map(|p| &p.params).into_iter().flatten() {
-            args.push("-p".into());
-            args.push(format!("{k}={v}"));
+            args.extend(["-p".to_string(), format!("{k}={v}")]);
         }
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut runs = Vec::new();
-        for _ in 0..3 {
-            let start = Instant::now();
-            bqflow(dir, &refs);
-            runs.push(start.elapsed().as_secs_f64());
-        }
+        let runs = (0..3)
+            .map(|_| {
+                let start = Instant::now();
+                bqflow(dir, &refs);
+                start.elapsed().as_secs_f64()
+            })
+            .collect();
         let t = median(runs);
         if t > heaviest.0 {
             heaviest = (t, args.clone());
@@ -153,23 +109,20 @@ fn main() {
         one_by_one.push((q.name.clone(), t));
     }
     let sum: f64 = one_by_one.iter().map(|(_, t)| t).sum();
+    let refresh = median(took_s);
     println!(
         "full refresh of `{}` ({} panels, {} distinct queries), median of 3:",
         board.name,
         board.panels.len(),
         board.queries.len()
     );
-    println!(
-        "  refresh (queries + drawing, as the page shows)  {:>7.2} s  (target < 1 s)",
-        median(refresh.clone())
-    );
+    println!("  refresh (queries + drawing, as the page shows)  {refresh:>7.2} s  (target < 1 s)");
     println!(
         "  `dashboard --export` wall time                  {:>7.2} s",
         median(wall)
     );
     println!(
-        "  baseline: the same queries via `bqflow query`   {:>7.2} s  (sum of {} commands)",
-        sum,
+        "  baseline: the same queries via `bqflow query`   {sum:>7.2} s  (sum of {} commands)",
         one_by_one.len()
     );
     for (name, t) in &one_by_one {
@@ -177,61 +130,33 @@ fn main() {
     }
     println!(
         "  ratio refresh/baseline                          {:>7.2}",
-        median(refresh) / sum
+        refresh / sum
     );
+    heaviest.1
+}
 
-    // 2. Live, with a page open: the refresh loop's own times and the process's memory.
-    bqflow(dir, &["validate"]);
-    let spec_text = std::fs::read_to_string(dir.join("project.yaml")).unwrap();
+/// A page open on the served dashboard: the refresh loop's own times and its memory.
+fn live(dir: &Path, heaviest: &[String]) {
+    let spec = std::fs::read_to_string(dir.join("project.yaml")).unwrap();
     std::fs::write(
         dir.join("project.yaml"),
-        spec_text.replacen("refresh: 5s", "refresh: 1s", 1),
+        spec.replacen("refresh: 5s", "refresh: 1s", 1),
     )
     .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_bqflow"))
-        .current_dir(dir)
-        .args(["dashboard", "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(server.stdout.take().expect("stdout")),
-        &mut line,
-    )
-    .expect("readiness line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("url")
-        .to_string();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let live: Vec<f64> = runtime.block_on(async {
-        let mut response = reqwest::Client::new()
-            .get(format!("{url}events"))
-            .send()
-            .await
-            .expect("event stream");
-        let mut text = String::new();
-        let until = Instant::now() + Duration::from_secs(30);
-        while took(&text).len() < 8 && Instant::now() < until {
-            match tokio::time::timeout(Duration::from_secs(10), response.chunk()).await {
-                Ok(Ok(Some(chunk))) => text.push_str(&String::from_utf8_lossy(&chunk)),
-                _ => break,
-            }
-        }
-        // The first message is the startup refresh; the rest ran with the page open.
-        took(&text).into_iter().skip(1).collect()
+    let (mut server, url) = serve_dashboard(dir);
+    let started = Instant::now();
+    let mut times = Vec::new();
+    // The first message is the startup refresh; the rest ran with the page open.
+    read_events(&url, |message| {
+        times.extend(took(message["status"].as_str().unwrap_or_default()));
+        times.len() < 9 && started.elapsed() < Duration::from_secs(60)
     });
-    let server_peak = peak_mb(server.id()).unwrap_or(0.0);
+    let server_peak = peak_mb(server.id()).unwrap_or(f64::NAN);
     let _ = server.kill();
     let _ = server.wait();
-    let heavy: Vec<&str> = heaviest.1.iter().map(String::as_str).collect();
-    let (_, query_peak) = measured(dir, &heavy);
+    let live: Vec<f64> = times.into_iter().skip(1).collect();
+    let heavy: Vec<&str> = heaviest.iter().map(String::as_str).collect();
+    let query_peak = peak_of(dir, &heavy);
     println!(
         "live, a page open, refresh every second ({} refreshes):",
         live.len()
@@ -243,7 +168,165 @@ fn main() {
     );
     println!("  dashboard process peak memory (VmHWM)           {server_peak:>7.0} MB");
     println!(
-        "  baseline: `bqflow {}` peak memory   {query_peak:>7.0} MB",
+        "  baseline: `bqflow {}` peak memory {query_peak:>7.0} MB",
         heavy.join(" ")
     );
+}
+
+/// The dashboard and a steady generator side by side on a fresh project.
+fn soak(seconds: u64) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dir = dir.path();
+    bqflow(dir, &["init", "."]);
+    let spec = std::fs::read_to_string(dir.join("project.yaml")).unwrap();
+    std::fs::write(
+        dir.join("project.yaml"),
+        spec.replacen("refresh: 5s", "refresh: 2s", 1),
+    )
+    .unwrap();
+    bqflow(dir, &["up"]);
+    let (mut server, url) = serve_dashboard(dir);
+    let duration = format!("{seconds}s");
+    let mut generate = Command::new(env!("CARGO_BIN_EXE_bqflow"))
+        .current_dir(dir)
+        .args(["generate", "--rate", "5000", "--duration", &duration])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("generate");
+    let started = Instant::now();
+    let (mut ages, mut problems, mut failed, mut refreshes) = (Vec::new(), 0, 0, 0);
+    read_events(&url, |message| {
+        refreshes += 1;
+        let status = message["status"].as_str().unwrap_or_default();
+        problems += usize::from(status.contains("class=\"problem"));
+        failed += message["panels"]
+            .as_array()
+            .map_or(0, |p| p.iter().filter(|p| p["failed"] == true).count());
+        // After the first seconds, while events flow.
+        if started.elapsed() > Duration::from_secs(5)
+            && let Some(age) = status
+                .split("newest event <b>")
+                .nth(1)
+                .and_then(|r| r.split(' ').next())
+                .and_then(|n| n.parse::<f64>().ok())
+        {
+            ages.push(age);
+        }
+        started.elapsed() < Duration::from_secs(seconds)
+    });
+    let exit = generate.wait().expect("generate");
+    let mut stderr = String::new();
+    if let Some(mut e) = generate.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    ages.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        ages.get(((ages.len().max(1) - 1) as f64 * p) as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    println!("soak: `generate --rate 5000` beside the dashboard for {seconds} s:");
+    println!(
+        "  generate                                        {}",
+        if exit.success() {
+            "exit 0".to_string()
+        } else {
+            format!(
+                "FAILED ({exit}): {}",
+                stderr.lines().last().unwrap_or_default()
+            )
+        }
+    );
+    println!(
+        "  refreshes / with a problem / failed panels      {refreshes} / {problems} / {failed}"
+    );
+    println!(
+        "  age of the newest event at a refresh            p50 {:.2} s  p99 {:.2} s  max {:.2} s  (target <= 2 s)",
+        pct(0.5),
+        pct(0.99),
+        ages.last().copied().unwrap_or(f64::NAN)
+    );
+}
+
+/// Feeds each server-sent refresh of the dashboard at `url` to `each` until it returns false
+/// (or the stream stalls for 30 s).
+fn read_events(url: &str, mut each: impl FnMut(&Value) -> bool) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut response = reqwest::Client::new()
+            .get(format!("{url}events"))
+            .send()
+            .await
+            .expect("event stream");
+        let mut buffer = String::new();
+        loop {
+            let Ok(Ok(Some(chunk))) =
+                tokio::time::timeout(Duration::from_secs(30), response.chunk()).await
+            else {
+                return;
+            };
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let event: String = buffer.drain(..end + 2).collect();
+                let data: String = event
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data: "))
+                    .collect();
+                if let Ok(message) = serde_json::from_str::<Value>(&data)
+                    && !each(&message)
+                {
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// "took 0.8 s" → 0.8, for every occurrence.
+fn took(text: &str) -> Vec<f64> {
+    text.split("took ")
+        .skip(1)
+        .filter_map(|rest| rest.split(' ').next()?.parse().ok())
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Peak resident memory of a running process, in MB (from /proc).
+fn peak_mb(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs a command to its end, sampling its peak memory (MB) until it exits.
+fn peak_of(dir: &Path, args: &[&str]) -> f64 {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bqflow"))
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run bqflow");
+    let mut peak = 0.0f64;
+    while child.try_wait().expect("wait").is_none() {
+        if let Some(mb) = peak_mb(child.id()) {
+            peak = peak.max(mb);
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    peak
 }

@@ -17,25 +17,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use bqflow::backend::local::run_query;
 use bqflow::backend::local::warehouse::Warehouse;
 use bqflow::spec::Project;
 use bqflow::sql::{Dialect, Renderer};
-
-fn bqflow(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_bqflow"))
-        .current_dir(dir)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .output()
-        .expect("run bqflow");
-    assert!(
-        out.status.success(),
-        "bqflow {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::bqflow;
 
 fn scalar(dir: &Path, sql: &str) -> i64 {
     let out = bqflow(dir, &["query", "--format", "csv", "--sql", sql]);

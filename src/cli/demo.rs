@@ -76,8 +76,9 @@ pub fn run(ui: &Ui, g: &Global, args: DemoArgs) -> Result<u8> {
         }
     }
     println!(
-        "\nThe data stays in {}: try `bqflow query top-products -p category=Electronics`, `bqflow status`, \
-`bqflow generate --rate 500` in one terminal with `bqflow query revenue` in another, and `bqflow teardown`.",
+        "\nThe data stays in {}. Watch it as a dashboard: `bqflow dashboard` (then open the URL it prints), \
+with `bqflow generate --speed 600` in another terminal to see the day go on. Also try \
+`bqflow query top-products -p category=Electronics`, `bqflow status`, and `bqflow teardown`.",
         ctx.project.local_dir().display()
     );
     Ok(0)

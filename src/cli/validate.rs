@@ -44,7 +44,7 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
     let count = |k: Kind| plan.resources.iter().filter(|r| r.id.kind == k).count();
     let s = &project.spec;
     println!(
-        "{} {} is valid: {} topics, {} subscriptions, dataset `{}` with {} tables and {} views, {} pipelines, {} queries, {} dashboards.",
+        "{} {} is valid: {} topics, {} subscriptions, dataset `{}` with {} tables and {} views, {} pipelines, {} queries, {} dashboard{}.",
         ui.green("✓"),
         g.project_file.display(),
         count(Kind::Topic),
@@ -55,6 +55,7 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
         count(Kind::Pipeline),
         s.queries.len(),
         s.dashboards.len(),
+        if s.dashboards.len() == 1 { "" } else { "s" },
     );
     println!(
         "  Every view and query renders for BigQuery and DuckDB{}.",

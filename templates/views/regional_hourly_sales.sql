@@ -1,6 +1,7 @@
--- Sales by the stores' local hour and region: when each region's doors-open surge and afternoon
--- peak come. Facts are first reduced to one row per store and UTC hour, then shifted by the
--- store's offset and grouped by its region (see sales_by_local_hour.sql).
+-- Sales by each store's local hour and its region: when each region's doors-open surge and
+-- afternoon peak come. The offset comes from stores_dim, which keeps this identical on BigQuery
+-- and DuckDB (no time-zone database needed). Facts are first reduced to one row per store and
+-- UTC hour (US offsets are whole hours), then shifted.
 WITH per_store_hour AS (
   SELECT
     s.store_id,
@@ -16,7 +17,8 @@ SELECT
   st.region,
   SUM(h.sales) AS sales,
   SUM(h.units) AS units,
-  SUM(h.revenue) AS revenue
+  SUM(h.revenue) AS revenue,
+  COUNT(DISTINCT h.store_id) AS stores
 FROM per_store_hour AS h
 JOIN {{ ref("stores_dim") }} AS st ON st.store_id = h.store_id
 GROUP BY 1, 2

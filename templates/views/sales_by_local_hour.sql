@@ -1,23 +1,11 @@
 -- Sales by each store's local hour: stores span four time zones, so the doors-open surge and
--- the 2–4 pm peak only line up in local time. The offset comes from stores_dim, which keeps
--- this identical on BigQuery and DuckDB (no time-zone database needed). Facts are first reduced
--- to one row per store and UTC hour (US offsets are whole hours), then shifted.
-WITH per_store_hour AS (
-  SELECT
-    s.store_id,
-    {{ timestamp_trunc("s.timestamp", "HOUR") }} AS hour,
-    COUNT(*) AS sales,
-    SUM(s.quantity) AS units,
-    SUM({{ line_revenue("s") }}) AS revenue
-  FROM {{ ref("sales_fact") }} AS s
-  GROUP BY 1, 2
-)
+-- the 2–4 pm peak only line up in local time. The regions' figures summed (a store is in one
+-- region, so its distinct-store counts add up); see regional_hourly_sales.sql for the shift.
 SELECT
-  EXTRACT(HOUR FROM {{ add_minutes("h.hour", "st.utc_offset_minutes") }}) AS local_hour,
-  SUM(h.sales) AS sales,
-  SUM(h.units) AS units,
-  SUM(h.revenue) AS revenue,
-  COUNT(DISTINCT h.store_id) AS stores
-FROM per_store_hour AS h
-JOIN {{ ref("stores_dim") }} AS st ON st.store_id = h.store_id
+  local_hour,
+  SUM(sales) AS sales,
+  SUM(units) AS units,
+  SUM(revenue) AS revenue,
+  SUM(stores) AS stores
+FROM {{ ref("regional_hourly_sales") }}
 GROUP BY 1

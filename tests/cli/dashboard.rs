@@ -317,12 +317,14 @@ fn a_warehouse_held_by_another_process_never_fails_generate() {
 #[test]
 fn looker_link_names_every_view_the_dashboard_reads() {
     let p = Project::example();
-    let out = p
-        .run()
-        .env("GOOGLE_CLOUD_PROJECT", "my-shop")
-        .args(&["--target", "gcp", "dashboard", "--looker"])
-        .success()
-        .stdout;
+    let link = || {
+        p.run()
+            .env("GOOGLE_CLOUD_PROJECT", "my-shop")
+            .args(&["--target", "gcp", "dashboard", "--looker"])
+            .success()
+            .stdout
+    };
+    let out = link();
     let url = out.trim();
     assert!(
         url.starts_with(
@@ -348,16 +350,53 @@ fn looker_link_names_every_view_the_dashboard_reads() {
         "looker: { report_name",
         "looker: { template_report_id: 1a2b-3c4d, report_name",
     );
-    let out = p
-        .run()
-        .env("GOOGLE_CLOUD_PROJECT", "my-shop")
-        .args(&["--target", "gcp", "dashboard", "--looker"])
-        .success()
-        .stdout;
-    assert!(out.contains("?c.reportId=1a2b-3c4d&r.reportName="), "{out}");
+    assert!(link().contains("?c.reportId=1a2b-3c4d&r.reportName="));
     p.run()
         .args(&["dashboard", "--looker"])
         .code(2)
         .clean_error()
         .stderr_has(&["--target gcp"]);
+    p.run()
+        .args(&["dashboard", "no-such-board"])
+        .code(2)
+        .clean_error()
+        .stderr_has(&[
+            "no dashboard named `no-such-board`",
+            "declared: black-friday",
+        ]);
+}
+
+#[test]
+fn a_query_that_fails_shows_its_error_in_its_own_panel_only() {
+    let p = streamed();
+    // Fine over empty tables (validate passes), fails once there are rows.
+    p.edit(
+        "project.yaml",
+        "  - name: local-hour-by-region\n",
+        "  - name: broken\n    sql: SELECT CAST(name AS {{ type(\"INT64\") }}) AS n FROM {{ ref(\"products_dim\") }}\n  - name: local-hour-by-region\n",
+    );
+    p.edit(
+        "project.yaml",
+        "      - { title: Units sold,",
+        "      - { title: Broken, query: broken, chart: tile, value: n }\n      - { title: Units sold,",
+    );
+    p.ok(&["validate"]);
+    let done = p
+        .run()
+        .args(&["dashboard", "--export", "report.html"])
+        .code(1);
+    assert!(
+        done.stderr.contains("these panels show an error: Broken"),
+        "{}",
+        done.stderr
+    );
+    let page = p.read("report.html");
+    assert_eq!(page.matches(" failed\" id=").count(), 1, "one failed panel");
+    let broken = page.split("<h2>Broken</h2>").nth(1).unwrap();
+    assert!(broken.contains("Query `broken` failed") && broken.contains("Conversion Error"));
+    assert_eq!(
+        page.matches("<svg").count(),
+        7,
+        "the other panels still draw"
+    );
 }

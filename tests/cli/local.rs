@@ -450,7 +450,8 @@ fn the_demo_prints_every_metric() {
             table.join("\n")
         );
     }
-    // It leaves a working target behind, as it says.
+    // It ends by pointing at the dashboard, and leaves a working target behind, as it says.
+    assert!(out.contains("`bqflow dashboard`"), "{out}");
     let sales = count(&p, "SELECT count(*) FROM {{ ref(\"sales_fact\") }}");
     assert!(sales > 100, "{sales} sales after the demo");
     // A second demo starts clean instead of adding to the first.

@@ -25,20 +25,7 @@ type Cursors = BTreeMap<String, BTreeMap<String, u64>>;
 
 /// Writes the cursor table to `cursor.json` (temp file, fsync, rename).
 pub fn mirror(wh: &Warehouse, root: &Path) -> Result<()> {
-    let mut stmt = wh.conn.prepare(&format!(
-        "SELECT topic, producer, last_seq FROM {META}.cursor"
-    ))?;
-    let mut cursors = Cursors::new();
-    for row in stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, u64>(2)?,
-        ))
-    })? {
-        let (topic, producer, seq) = row?;
-        cursors.entry(topic).or_default().insert(producer, seq);
-    }
+    let cursors = from_table(wh)?;
     let path = root.join(CURSOR_FILE);
     let temp = root.join(format!(".{CURSOR_FILE}.tmp"));
     let mut file =

@@ -72,7 +72,8 @@ pub fn draw(c: &Bars) -> String {
             "end",
             "tick label",
             label,
-            label_width - 10.0,
+            // A hair over the widest label, so the widest is never cut by rounding.
+            label_width - 9.5,
         );
         let mut at = 0.0;
         for (j, v) in c.values[i].iter().enumerate() {

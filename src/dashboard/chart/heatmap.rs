@@ -38,6 +38,10 @@ pub fn draw(c: &Heatmap) -> String {
     let cell_w = (c.width - left - right) / c.columns.len().max(1) as f64;
     let cell_h = (c.height - top - bottom) / c.rows.len().max(1) as f64;
     let filled = c.cells.iter().filter(|v| v.is_some()).count();
+    // Values are written in the cells only if every one fits: a few numbers here and there
+    // would read as highlights.
+    let texts_fit = cell_h >= 16.0
+        && values().all(|v| text_width(&format::compact(v, c.format), FONT) + 6.0 < cell_w);
 
     let mut svg = Svg::new(
         c.width,
@@ -74,9 +78,8 @@ pub fn draw(c: &Heatmap) -> String {
                         &format!("{row} · {column}: {}", value_text(v)),
                         &format!(r#" fill-opacity="{}""#, r(0.06 + 0.94 * t)),
                     );
-                    // Write the value in the cell where it fits.
                     let text = format::compact(v, c.format);
-                    if text_width(&text, FONT) + 6.0 < cell_w && cell_h >= 16.0 {
+                    if texts_fit {
                         let class = if t > 0.55 {
                             "cell-text dark"
                         } else {

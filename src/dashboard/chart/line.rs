@@ -78,7 +78,9 @@ pub fn draw(c: &Line) -> String {
         );
         svg.text(left - 6.0, py + 4.0, "end", "tick", label);
     }
-    let columns = ((c.width - left - right) / 90.0).clamp(2.0, 12.0) as usize;
+    // As many x labels as fit side by side ("00:00" or "28 Nov" wide, with room between).
+    let columns =
+        ((c.width - left - right) / (text_width("28 Nov", FONT) + 24.0)).clamp(2.0, 12.0) as usize;
     let xticks: Vec<(f64, String)> = match c.axis {
         Axis::Time => time_ticks(xmin as i64, xmax as i64, columns)
             .into_iter()

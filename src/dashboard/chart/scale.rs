@@ -95,22 +95,25 @@ pub fn time_ticks(min: i64, max: i64, count: usize) -> Vec<(i64, String)> {
         .find(|s| span / s <= count.max(1) as i64)
         .unwrap_or(7 * DAY);
     let first = min.div_euclid(step) * step + if min % step == 0 { 0 } else { step };
-    let same_day = min.div_euclid(DAY) == max.div_euclid(DAY);
-    let pattern = if step < MINUTE {
-        "%H:%M:%S"
-    } else if step < DAY && same_day {
-        "%H:%M"
-    } else if step < DAY {
-        "%d %b %H:%M"
-    } else {
-        "%d %b"
+    let day_of = |t: i64| t.div_euclid(DAY);
+    let format = |t: i64, pattern: &str| {
+        DateTime::from_timestamp_micros(t)
+            .map(|d| d.format(pattern).to_string())
+            .unwrap_or_default()
     };
     let mut ticks = Vec::new();
     let mut t = first;
+    let mut previous_day = None;
     while t <= max && ticks.len() <= count * 2 {
-        let label = DateTime::from_timestamp_micros(t)
-            .map(|d| d.format(pattern).to_string())
-            .unwrap_or_default();
+        // Times of day, with the date written where a new day starts (and on day steps).
+        let label = if step >= DAY || (previous_day.is_some() && previous_day != Some(day_of(t))) {
+            format(t, "%d %b")
+        } else if step < MINUTE {
+            format(t, "%H:%M:%S")
+        } else {
+            format(t, "%H:%M")
+        };
+        previous_day = Some(day_of(t));
         ticks.push((t, label));
         t += step;
     }
@@ -140,5 +143,9 @@ mod tests {
         assert_eq!(ticks[0].1, "10:00");
         assert!(ticks.iter().all(|(t, _)| t % (2 * HOUR) == 0), "{ticks:?}");
         assert!(ticks.len() <= 7);
+        // Across midnight the new day is named where it starts.
+        let ticks = time_ticks(start + 10 * HOUR, start + 20 * HOUR, 6);
+        let labels: Vec<&str> = ticks.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["20:00", "22:00", "28 Nov", "02:00", "04:00"]);
     }
 }

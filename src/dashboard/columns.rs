@@ -60,6 +60,82 @@ pub fn check(project: &Project, columns: &Columns) -> Diagnostics {
     found
 }
 
+/// What a mapped column must hold for its panel's chart.
+struct Need<'a> {
+    column: &'a Text,
+    kinds: &'static [Kind],
+    /// "a line chart's `what`, but `column` is …"
+    what: &'static str,
+    hint: &'static str,
+}
+
+const NUMBER: &[Kind] = &[Kind::Number];
+
+/// The type each mapped column of the panel must have.
+fn needs(p: &Panel) -> Vec<Need<'_>> {
+    let chart = p.chart.value;
+    let need = |column, kinds, what, hint| Need {
+        column,
+        kinds,
+        what,
+        hint,
+    };
+    let mut out = Vec::new();
+    if let (Chart::Line, Some(x)) = (chart, &p.x) {
+        out.push(need(
+            x,
+            &[Kind::Time, Kind::Number],
+            "x axis needs a TIMESTAMP, DATE or number",
+            "for categories along the axis use a bar chart",
+        ));
+    }
+    if matches!(chart, Chart::Line | Chart::Bar | Chart::StackedBar) {
+        for y in p.y.iter().flat_map(|y| &y.0) {
+            out.push(need(
+                y,
+                NUMBER,
+                "`y` must be a number",
+                "map a numeric column to `y`",
+            ));
+        }
+    }
+    let time_tile = p.format.as_ref().is_some_and(|f| f.value == Format::Time);
+    match (chart, &p.value) {
+        (Chart::Heatmap, Some(v)) => out.push(need(
+            v,
+            NUMBER,
+            "`value` colours cells and must be a number",
+            "map a numeric column to `value`",
+        )),
+        (Chart::Tile, Some(v)) if time_tile => out.push(need(
+            v,
+            &[Kind::Time],
+            "`value` with `format: time` must be a TIMESTAMP or DATE",
+            "drop `format: time`, or pick a time column",
+        )),
+        (Chart::Tile, Some(v)) => out.push(need(
+            v,
+            NUMBER,
+            "`value` must be a number (or a time, with `format: time`)",
+            "map a numeric column to `value`",
+        )),
+        _ => {}
+    }
+    for h in p
+        .highlight
+        .iter()
+        .filter(|h| h.below.is_some() || h.above.is_some())
+    {
+        out.push(need(
+            &h.column,
+            NUMBER,
+            "`below`/`above` rule compares numbers",
+            "use `equals:` for text",
+        ));
+    }
+    out
+}
+
 fn check_panel(
     found: &mut Diagnostics,
     file: &std::path::Path,
@@ -71,102 +147,48 @@ fn check_panel(
             .find(|(c, _)| c == name)
             .map(|(_, t)| Kind::of(t))
     };
-    let mut error = |at: &Text, message: String, hint: Option<String>| {
+    let mut error = |at: &Text, message: String, hint: String| {
         let mut d = Diagnostic::new(file, at.at, message);
-        d.culprit(at.as_str());
-        if let Some(h) = hint {
-            d.hint(h);
-        }
+        d.culprit(at.as_str()).hint(hint);
         found.push(d);
     };
     let listed = cols.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>();
-    let mut known = true;
-    for (role, column) in p.mapped_columns() {
-        if kind(column).is_none() {
-            known = false;
-            let hint = names::suggest(column, listed.iter().copied()).map_or_else(
-                || format!("its columns: {}", listed.join(", ")),
-                |s| format!("did you mean `{s}`?"),
-            );
-            error(
-                column,
-                format!(
-                    "panel `{}`: query `{}` has no column `{column}` (for `{role}`)",
-                    p.title, p.query
-                ),
-                Some(hint),
-            );
-        }
-    }
-    if !known {
-        return;
-    }
-    let chart = p.chart.value;
-    let mut need = |column: &Text, ok: &[Kind], what: &str, hint: &str| {
-        let k = kind(column).expect("checked above");
-        if !ok.contains(&k) {
-            error(
-                column,
-                format!(
-                    "panel `{}`: a {chart} chart's {what}, but `{column}` is {}",
-                    p.title,
-                    k.describe()
-                ),
-                Some(hint.to_string()),
-            );
-        }
-    };
-    let numbers = [Kind::Number];
-    if chart == Chart::Line
-        && let Some(x) = &p.x
-    {
-        need(
-            x,
-            &[Kind::Time, Kind::Number],
-            "x axis needs a TIMESTAMP, DATE or number",
-            "for categories along the axis use a bar chart",
+    let unknown: Vec<_> = p
+        .mapped_columns()
+        .into_iter()
+        .filter(|(_, column)| kind(column).is_none())
+        .collect();
+    for (role, column) in &unknown {
+        let hint = names::suggest(column, listed.iter().copied()).map_or_else(
+            || format!("its columns: {}", listed.join(", ")),
+            |s| format!("did you mean `{s}`?"),
+        );
+        error(
+            column,
+            format!(
+                "panel `{}`: query `{}` has no column `{column}` (for `{role}`)",
+                p.title, p.query
+            ),
+            hint,
         );
     }
-    if matches!(chart, Chart::Line | Chart::Bar | Chart::StackedBar) {
-        for y in p.y.iter().flat_map(|y| &y.0) {
-            need(
-                y,
-                &numbers,
-                "`y` must be a number",
-                "map a numeric column to `y`",
-            );
-        }
+    if !unknown.is_empty() {
+        return;
     }
-    if let Some(v) = &p.value {
-        match chart {
-            Chart::Heatmap => need(
-                v,
-                &numbers,
-                "`value` colours cells and must be a number",
-                "map a numeric column to `value`",
-            ),
-            Chart::Tile if p.format.as_ref().is_some_and(|f| f.value == Format::Time) => need(
-                v,
-                &[Kind::Time],
-                "`value` with `format: time` must be a TIMESTAMP or DATE",
-                "drop `format: time`, or pick a time column",
-            ),
-            Chart::Tile => need(
-                v,
-                &numbers,
-                "`value` must be a number (or a time, with `format: time`)",
-                "map a numeric column to `value`",
-            ),
-            _ => {}
-        }
-    }
-    for h in &p.highlight {
-        if h.below.is_some() || h.above.is_some() {
-            need(
-                &h.column,
-                &numbers,
-                "`below`/`above` rule compares numbers",
-                "use `equals:` for text",
+    for n in needs(p) {
+        let k = kind(n.column).expect("checked above");
+        if !n.kinds.contains(&k) {
+            error(
+                n.column,
+                format!(
+                    "panel `{}`: a {} chart's {}, but `{}` is {}",
+                    p.title,
+                    p.chart.value,
+                    n.what,
+                    n.column,
+                    k.describe()
+                ),
+                n.hint.to_string(),
             );
         }
     }
@@ -190,7 +212,8 @@ fn check_panel(
                     format_name(format),
                     k.describe()
                 ),
-                Some("money, percent, count and number format numbers; time formats a TIMESTAMP or DATE".into()),
+                "money, percent, count and number format numbers; time formats a TIMESTAMP or DATE"
+                    .into(),
             );
         }
     }

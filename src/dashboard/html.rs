@@ -5,10 +5,10 @@
 
 use std::fmt::Write;
 
-use super::board::Board;
+use super::board::{Board, PanelDef};
 use super::chart::escape;
 use super::format;
-use super::refresh::{Problem, Snapshot};
+use super::refresh::{Billing, PanelView, Problem, Snapshot};
 use crate::spec::dashboard::Format;
 
 pub const STYLESHEET: &str = include_str!("assets/dashboard.css");
@@ -65,28 +65,7 @@ pub fn page(board: &Board, target: &str, snapshot: &Snapshot, mode: Mode) -> Str
         status(board, target, snapshot, mode)
     );
     for (p, view) in board.panels.iter().zip(&snapshot.panels) {
-        let _ = write!(
-            out,
-            r#"<section class="panel w{} h{} kind-{}{}" id="{}" data-chart="{}" data-query="{}">
-<header><h2>{}</h2>{}</header>
-<div class="body" id="{}-body">{}</div>
-</section>
-"#,
-            p.width,
-            p.height,
-            p.chart.name(),
-            if view.failed { " failed" } else { "" },
-            p.id,
-            p.chart.name(),
-            escape(&board.queries[p.query].name),
-            escape(&p.title),
-            p.description.as_ref().map_or(String::new(), |d| format!(
-                r#"<p class="desc">{}</p>"#,
-                escape(d)
-            )),
-            p.id,
-            view.body
-        );
+        panel(&mut out, p, &board.queries[p.query].name, view);
     }
     let footer = match mode {
         Mode::Live => format!(
@@ -108,84 +87,44 @@ pub fn page(board: &Board, target: &str, snapshot: &Snapshot, mode: Mode) -> Str
     out
 }
 
+/// A panel's frame on the grid, its title, and its body (what refreshes replace).
+fn panel(out: &mut String, p: &PanelDef, query: &str, view: &PanelView) {
+    let _ = write!(
+        out,
+        r#"<section class="panel w{} h{} kind-{}{}" id="{}" data-chart="{}" data-query="{}">
+<header><h2>{}</h2>{}</header>
+<div class="body" id="{}-body">{}</div>
+</section>
+"#,
+        p.width,
+        p.height,
+        p.chart.name(),
+        if view.failed { " failed" } else { "" },
+        p.id,
+        p.chart.name(),
+        escape(query),
+        escape(&p.title),
+        p.description.as_ref().map_or(String::new(), |d| format!(
+            r#"<p class="desc">{}</p>"#,
+            escape(d)
+        )),
+        p.id,
+        view.body
+    );
+}
+
 /// The header's figures: target, newest event, arrivals, bytes billed, when and how long.
 pub fn status(board: &Board, target: &str, s: &Snapshot, mode: Mode) -> String {
     let mut out = String::new();
-    let chip = |out: &mut String, key: &str, html: String, title: &str| {
-        let _ = write!(
-            out,
-            r#"<span class="chip" data-k="{key}" title="{}">{html}</span>"#,
-            escape(title)
-        );
-    };
     chip(
         &mut out,
         "target",
         format!("<b>{}</b>", escape(target)),
         "where the queries run",
     );
-    match s.pulse.newest {
-        Some(newest) => {
-            let age = (s.taken_at - newest) as f64 / 1e6;
-            chip(
-                &mut out,
-                "newest",
-                format!("newest event <b>{}</b>", age_text(age)),
-                &format!("newest event time: {}", format::timestamp(newest)),
-            );
-        }
-        None => chip(
-            &mut out,
-            "newest",
-            "no events yet".into(),
-            "the fact tables are empty",
-        ),
-    }
-    if let Some(n) = s.pulse.last_minute {
-        let rate = n as f64 / 60.0;
-        let text = if rate >= 10.0 || rate == 0.0 {
-            format::full_number(rate, Format::Count)
-        } else {
-            format!("{rate:.1}")
-        };
-        chip(
-            &mut out,
-            "rate",
-            format!("<b>{text}</b> events/s"),
-            "events that arrived over the last minute, per second",
-        );
-    }
-    if let Some(backlog) = s.pulse.backlog.filter(|b| *b > 0) {
-        chip(
-            &mut out,
-            "backlog",
-            format!("<b>{backlog}</b> segments still loading"),
-            "sealed topic segments not loaded yet",
-        );
-    }
+    freshness(&mut out, s);
     if let Some(b) = &s.billing {
-        let billed = match b.billed {
-            Some(bytes) => format!("billed <b>{}</b>", format::bytes(bytes)),
-            None if s.problem.is_some() => "nothing billed".into(),
-            None => "bytes billed not reported".into(),
-        };
-        let budget = match (b.estimated, b.budget) {
-            (Some(e), Some(budget)) => {
-                format!(
-                    " · estimate {} of {} budget",
-                    format::bytes(e),
-                    format::bytes(budget)
-                )
-            }
-            (None, Some(budget)) => format!(" · budget {}", format::bytes(budget)),
-            _ => String::new(),
-        };
-        chip(
-            &mut out,
-            "billed",
-            format!("{billed}{budget}"),
-            "bytes BigQuery billed for this refresh's queries",
-        );
+        billing(&mut out, b, s.problem.is_some());
     }
     let when = if s.version == 0 {
         "not refreshed yet".to_string()
@@ -219,6 +158,82 @@ pub fn status(board: &Board, target: &str, s: &Snapshot, mode: Mode) -> String {
         );
     }
     out
+}
+
+/// A figure of the header; `key` names it for tests and scripts, `title` explains it.
+fn chip(out: &mut String, key: &str, html: String, title: &str) {
+    let _ = write!(
+        out,
+        r#"<span class="chip" data-k="{key}" title="{}">{html}</span>"#,
+        escape(title)
+    );
+}
+
+/// The newest event's age, arrivals per second over the last minute, and any backlog.
+fn freshness(out: &mut String, s: &Snapshot) {
+    match s.pulse.newest {
+        Some(newest) => chip(
+            out,
+            "newest",
+            format!(
+                "newest event <b>{}</b>",
+                age_text((s.taken_at - newest) as f64 / 1e6)
+            ),
+            &format!("newest event time: {}", format::timestamp(newest)),
+        ),
+        None => chip(
+            out,
+            "newest",
+            "no events yet".into(),
+            "the fact tables are empty",
+        ),
+    }
+    if let Some(n) = s.pulse.last_minute {
+        let rate = n as f64 / 60.0;
+        let text = if rate >= 10.0 || rate == 0.0 {
+            format::full_number(rate, Format::Count)
+        } else {
+            format!("{rate:.1}")
+        };
+        chip(
+            out,
+            "rate",
+            format!("<b>{text}</b> events/s"),
+            "events that arrived over the last minute, per second",
+        );
+    }
+    if let Some(backlog) = s.pulse.backlog.filter(|b| *b > 0) {
+        chip(
+            out,
+            "backlog",
+            format!("<b>{backlog}</b> segments still loading"),
+            "sealed topic segments not loaded yet",
+        );
+    }
+}
+
+/// Bytes billed by the refresh, and the dry-run estimate against the budget (gcp).
+fn billing(out: &mut String, b: &Billing, refused: bool) {
+    let billed = match b.billed {
+        Some(bytes) => format!("billed <b>{}</b>", format::bytes(bytes)),
+        None if refused => "nothing billed".into(),
+        None => "bytes billed not reported".into(),
+    };
+    let budget = match (b.estimated, b.budget) {
+        (Some(e), Some(budget)) => format!(
+            " · estimate {} of {} budget",
+            format::bytes(e),
+            format::bytes(budget)
+        ),
+        (None, Some(budget)) => format!(" · budget {}", format::bytes(budget)),
+        _ => String::new(),
+    };
+    chip(
+        out,
+        "billed",
+        format!("{billed}{budget}"),
+        "bytes BigQuery billed for this refresh's queries",
+    );
 }
 
 fn age_text(seconds: f64) -> String {

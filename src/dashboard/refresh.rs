@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use super::board::Board;
 use super::panel;
 use crate::backend::{Backend, BatchQuery, Pulse};
+use crate::output::QueryResult;
 use crate::plan::Plan;
 
 /// What one refresh produced, for the page and for an export.
@@ -103,42 +104,10 @@ impl<'a> Refresher<'a> {
                 params: &q.params,
             })
             .collect();
-        let mut billing = None;
-        if let Some(budget) = self.board.budget {
-            match self.backend.estimate_bytes(self.plan, &queries).await {
-                Ok(Some(estimated)) if estimated > budget => {
-                    return self.keep_last(
-                        started,
-                        Problem::Refused(format!(
-                            "refresh refused: its queries would process {} (dry run), over the dashboard's budget of {} (max_bytes_per_refresh)",
-                            super::format::bytes(estimated),
-                            super::format::bytes(budget)
-                        )),
-                        Some(Billing {
-                            billed: None,
-                            estimated: Some(estimated),
-                            budget: Some(budget),
-                        }),
-                    );
-                }
-                Ok(estimated) => {
-                    billing = estimated.map(|e| Billing {
-                        billed: None,
-                        estimated: Some(e),
-                        budget: Some(budget),
-                    })
-                }
-                Err(e) => {
-                    return self.keep_last(
-                        started,
-                        Problem::Refused(format!(
-                            "refresh refused: its cost could not be estimated against the budget: {e:#}"
-                        )),
-                        None,
-                    );
-                }
-            }
-        }
+        let mut billing = match self.within_budget(&queries).await {
+            Ok(billing) => billing,
+            Err((problem, billing)) => return self.keep_last(started, problem, billing),
+        };
         let answer = self
             .backend
             .query_batch(self.plan, &queries, None, busy_wait(self.board.refresh))
@@ -160,30 +129,7 @@ impl<'a> Refresher<'a> {
             b.billed = answer.bytes_billed;
             b.budget = self.board.budget;
         }
-        let mut panels = Vec::with_capacity(self.board.panels.len());
-        for p in &self.board.panels {
-            let query = &self.board.queries[p.query];
-            let view = match &answer.results[p.query] {
-                Ok(result) => {
-                    let previous = self.previous.get(&p.id).copied();
-                    match panel::body(p, result, previous) {
-                        Ok(body) => {
-                            if let Some(v) = panel::tile_value(p, result) {
-                                self.previous.insert(p.id.clone(), v);
-                            }
-                            PanelView {
-                                id: p.id.clone(),
-                                body,
-                                failed: false,
-                            }
-                        }
-                        Err(message) => failed(p.id.clone(), &query.name, &message),
-                    }
-                }
-                Err(message) => failed(p.id.clone(), &query.name, message),
-            };
-            panels.push(view);
-        }
+        let panels = self.draw(&answer.results);
         self.last = Snapshot {
             version: self.last.version + 1,
             taken_at: chrono::Utc::now().timestamp_micros(),
@@ -194,6 +140,73 @@ impl<'a> Refresher<'a> {
             panels,
         };
         self.last.clone()
+    }
+
+    /// With a byte budget, BigQuery's dry runs first: the estimate, or why the refresh is
+    /// refused (over the budget, or no estimate to be had — nothing runs unchecked).
+    async fn within_budget(
+        &self,
+        queries: &[BatchQuery<'_>],
+    ) -> Result<Option<Billing>, (Problem, Option<Billing>)> {
+        let Some(budget) = self.board.budget else {
+            return Ok(None);
+        };
+        match self.backend.estimate_bytes(self.plan, queries).await {
+            Ok(Some(estimated)) if estimated > budget => Err((
+                Problem::Refused(format!(
+                    "refresh refused: its queries would process {} (dry run), over the dashboard's budget of {} (max_bytes_per_refresh)",
+                    super::format::bytes(estimated),
+                    super::format::bytes(budget)
+                )),
+                Some(Billing {
+                    billed: None,
+                    estimated: Some(estimated),
+                    budget: Some(budget),
+                }),
+            )),
+            Ok(estimated) => Ok(estimated.map(|e| Billing {
+                billed: None,
+                estimated: Some(e),
+                budget: Some(budget),
+            })),
+            Err(e) => Err((
+                Problem::Refused(format!(
+                    "refresh refused: its cost could not be estimated against the budget: {e:#}"
+                )),
+                None,
+            )),
+        }
+    }
+
+    /// Each panel's body from its query's answer, or its error.
+    fn draw(&mut self, results: &[Result<QueryResult, String>]) -> Vec<PanelView> {
+        let mut panels = Vec::with_capacity(self.board.panels.len());
+        for p in &self.board.panels {
+            let query = &self.board.queries[p.query].name;
+            let drawn = results[p.query]
+                .as_ref()
+                .map_err(String::clone)
+                .and_then(|result| {
+                    let body = panel::body(p, result, self.previous.get(&p.id).copied())?;
+                    if let Some(v) = panel::tile_value(p, result) {
+                        self.previous.insert(p.id.clone(), v);
+                    }
+                    Ok(body)
+                });
+            panels.push(match drawn {
+                Ok(body) => PanelView {
+                    id: p.id.clone(),
+                    body,
+                    failed: false,
+                },
+                Err(message) => PanelView {
+                    id: p.id.clone(),
+                    body: panel::error(query, &message),
+                    failed: true,
+                },
+            });
+        }
+        panels
     }
 
     /// The last panels again, with the reason this refresh could not replace them.
@@ -213,14 +226,6 @@ impl<'a> Refresher<'a> {
             panels: self.last.panels.clone(),
         };
         self.last.clone()
-    }
-}
-
-fn failed(id: String, query: &str, message: &str) -> PanelView {
-    PanelView {
-        id,
-        body: panel::error(query, message),
-        failed: true,
     }
 }
 

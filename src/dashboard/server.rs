@@ -42,12 +42,15 @@ pub struct Hub {
 impl Hub {
     pub fn new(first: Published, addr: SocketAddr) -> Arc<Hub> {
         let allowed_hosts = addr.ip().is_loopback().then(|| {
-            let port = addr.port();
-            vec![
-                format!("127.0.0.1:{port}"),
-                format!("localhost:{port}"),
-                format!("[::1]:{port}"),
-            ]
+            // Browsers leave out the port when it is HTTP's default.
+            let port = match addr.port() {
+                80 => String::new(),
+                p => format!(":{p}"),
+            };
+            ["127.0.0.1", "localhost", "[::1]"]
+                .iter()
+                .map(|host| format!("{host}{port}"))
+                .collect()
         });
         Arc::new(Hub {
             latest: watch::channel(Arc::new(first)).0,

@@ -202,12 +202,40 @@ fn newest_age(status: &str) -> Option<f64> {
     unit.starts_with("s ago").then(|| number.parse().ok())?
 }
 
+/// A plain HTTP/1.0 GET with the given Host header: the raw answer.
+fn get(url: &str, host: &str) -> String {
+    use std::io::{Read, Write};
+    let address = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(address).expect("connect");
+    let request = format!("GET / HTTP/1.0\r\nHost: {host}\r\n\r\n");
+    stream.write_all(request.as_bytes()).expect("send");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read");
+    answer
+}
+
 #[test]
 fn generate_and_the_dashboard_run_together_with_fresh_data_and_no_errors() {
     let p = Project::example();
     p.edit("project.yaml", "refresh: 5s", "refresh: 1s");
     p.ok(&["up"]);
     let (_dashboard, url) = serve(&p, &[]);
+    // Only requests addressed to the dashboard itself are answered (no DNS rebinding), and
+    // the page may load nothing but its own stylesheet and script.
+    let own = get(
+        &url,
+        url.trim_start_matches("http://").trim_end_matches('/'),
+    );
+    assert!(
+        own.starts_with("HTTP/1.0 200") || own.starts_with("HTTP/1.1 200"),
+        "{own}"
+    );
+    assert!(
+        own.to_ascii_lowercase()
+            .contains("content-security-policy: default-src 'none'; script-src 'self'")
+    );
+    let foreign = get(&url, "attacker.example:80");
+    assert!(foreign.contains(" 403 "), "{foreign}");
     let generate = p
         .run()
         .args(&["generate", "--rate", "3000", "--duration", "10s"])

@@ -75,31 +75,7 @@ pub fn draw(c: &Bars) -> String {
             // A hair over the widest label, so the widest is never cut by rounding.
             label_width - 9.5,
         );
-        let mut at = 0.0;
-        for (j, v) in c.values[i].iter().enumerate() {
-            let (from, to) = if stacked {
-                let from = at;
-                at += v.max(0.0);
-                (from, at)
-            } else {
-                (0.0, *v)
-            };
-            let (a, b) = (x.map(from.min(to)), x.map(from.max(to)));
-            let title = if stacked {
-                format!("{label} · {}: {}", c.series[j], value_text(*v))
-            } else {
-                format!("{label}: {}", value_text(*v))
-            };
-            svg.rect(
-                a,
-                mid - thickness / 2.0,
-                b - a,
-                thickness,
-                &format!("bar s{}", j % PALETTE),
-                &title,
-                &format!(r#" rx="2" data-value="{}""#, escape(&v.to_string())),
-            );
-        }
+        segments(&mut svg, c, i, &x, (mid, thickness));
         let end = x.map(totals[i].max(0.0)).max(zero);
         svg.text(
             end + 5.0,
@@ -113,6 +89,38 @@ pub fn draw(c: &Bars) -> String {
         svg.legend(label_width, 14.0, c.series, c.width - label_width);
     }
     svg.finish()
+}
+
+/// The bar of row `i`: one rectangle, or one per series stacked end to end.
+fn segments(svg: &mut Svg, c: &Bars, i: usize, x: &Linear, (mid, thickness): (f64, f64)) {
+    let stacked = c.series.len() > 1;
+    let label = &c.labels[i];
+    let mut at = 0.0;
+    for (j, v) in c.values[i].iter().enumerate() {
+        let (from, to) = if stacked {
+            let from = at;
+            at += v.max(0.0);
+            (from, at)
+        } else {
+            (0.0, *v)
+        };
+        let (a, b) = (x.map(from.min(to)), x.map(from.max(to)));
+        let text = format::full_number(*v, c.format.unwrap_or(Format::Number));
+        let title = if stacked {
+            format!("{label} · {}: {text}", c.series[j])
+        } else {
+            format!("{label}: {text}")
+        };
+        svg.rect(
+            a,
+            mid - thickness / 2.0,
+            b - a,
+            thickness,
+            &format!("bar s{}", j % PALETTE),
+            &title,
+            &format!(r#" rx="2" data-value="{}""#, escape(&v.to_string())),
+        );
+    }
 }
 
 #[cfg(test)]

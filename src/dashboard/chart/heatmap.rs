@@ -66,44 +66,16 @@ pub fn draw(c: &Heatmap) -> String {
         );
         for (j, column) in c.columns.iter().enumerate() {
             let x = left + cell_w * j as f64;
-            match c.cells[i * c.columns.len() + j] {
-                Some(v) => {
-                    let t = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
-                    svg.rect(
-                        x + 0.5,
-                        y + 0.5,
-                        cell_w - 1.0,
-                        cell_h - 1.0,
-                        "cell",
-                        &format!("{row} · {column}: {}", value_text(v)),
-                        &format!(r#" fill-opacity="{}""#, r(0.06 + 0.94 * t)),
-                    );
-                    let text = format::compact(v, c.format);
-                    if texts_fit {
-                        let class = if t > 0.55 {
-                            "cell-text dark"
-                        } else {
-                            "cell-text"
-                        };
-                        svg.text(
-                            x + cell_w / 2.0,
-                            y + cell_h / 2.0 + 4.0,
-                            "middle",
-                            class,
-                            &text,
-                        );
-                    }
-                }
-                None => svg.rect(
-                    x + 0.5,
-                    y + 0.5,
-                    cell_w - 1.0,
-                    cell_h - 1.0,
-                    "cell-empty",
-                    &format!("{row} · {column}: no rows"),
-                    "",
-                ),
-            }
+            let at = (x, y, cell_w, cell_h);
+            cell(
+                &mut svg,
+                c,
+                at,
+                (row, column),
+                c.cells[i * c.columns.len() + j],
+                (lo, hi),
+                texts_fit,
+            );
         }
     }
     // Every k-th column label, so they never overlap.
@@ -118,14 +90,54 @@ pub fn draw(c: &Heatmap) -> String {
         let x = left + cell_w * (j as f64 + 0.5);
         svg.text(x, c.height - bottom + 14.0, "middle", "tick", column);
     }
-    // Legend: low and high values either side of a few shades.
+    legend(&mut svg, c.width - right, &value_text(lo), &value_text(hi));
+    svg.finish()
+}
+
+/// One cell: shaded by its value's place between `lo` and `hi`, the exact value as tooltip,
+/// and written in it when every cell's value fits.
+fn cell(
+    svg: &mut Svg,
+    c: &Heatmap,
+    (x, y, w, h): (f64, f64, f64, f64),
+    (row, column): (&str, &str),
+    value: Option<f64>,
+    (lo, hi): (f64, f64),
+    write: bool,
+) {
+    let Some(v) = value else {
+        let title = format!("{row} · {column}: no rows");
+        svg.rect(x + 0.5, y + 0.5, w - 1.0, h - 1.0, "cell-empty", &title, "");
+        return;
+    };
+    let t = if hi > lo { (v - lo) / (hi - lo) } else { 1.0 };
+    let exact = format::full_number(v, c.format.unwrap_or(Format::Number));
+    svg.rect(
+        x + 0.5,
+        y + 0.5,
+        w - 1.0,
+        h - 1.0,
+        "cell",
+        &format!("{row} · {column}: {exact}"),
+        &format!(r#" fill-opacity="{}""#, r(0.06 + 0.94 * t)),
+    );
+    if write {
+        let class = if t > 0.55 {
+            "cell-text dark"
+        } else {
+            "cell-text"
+        };
+        let text = format::compact(v, c.format);
+        svg.text(x + w / 2.0, y + h / 2.0 + 4.0, "middle", class, &text);
+    }
+}
+
+/// The low and high values either side of a few shades, top right, ending at `end`.
+fn legend(svg: &mut Svg, end: f64, low: &str, high: &str) {
     let shades = 5;
-    let end = c.width - right;
-    let high = value_text(hi);
-    let low = value_text(lo);
-    let boxes_end = end - text_width(&high, FONT) - 10.0;
+    let boxes_end = end - text_width(high, FONT) - 10.0;
     let boxes_start = boxes_end - shades as f64 * 14.0;
-    svg.text(boxes_start - 8.0, 13.0, "end", "tick", &low);
+    svg.text(boxes_start - 8.0, 13.0, "end", "tick", low);
     for k in 0..shades {
         svg.raw(&format!(
             r#"<rect class="cell" x="{}" y="4" width="13" height="11" fill-opacity="{}"/>"#,
@@ -133,8 +145,7 @@ pub fn draw(c: &Heatmap) -> String {
             r(0.06 + 0.94 * k as f64 / (shades - 1) as f64)
         ));
     }
-    svg.text(end, 13.0, "end", "tick", &high);
-    svg.finish()
+    svg.text(end, 13.0, "end", "tick", high);
 }
 
 #[cfg(test)]

@@ -428,3 +428,48 @@ fn a_query_that_fails_shows_its_error_in_its_own_panel_only() {
         "the other panels still draw"
     );
 }
+
+#[test]
+fn a_reader_answers_while_a_large_backlog_is_still_loading() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    // A backlog: events sealed while another process kept the warehouse.
+    let holder = duckdb::Connection::open(p.path().join(".bqflow/warehouse.duckdb")).expect("open");
+    p.run()
+        .env("BQFLOW_LOCK_TIMEOUT_MS", "500")
+        .args(&[
+            "generate",
+            "--count",
+            "1000000",
+            "--rate",
+            "max",
+            "--clock",
+            "simulated",
+        ])
+        .success();
+    drop(holder);
+    // A query loads for at most a second, then answers with what is loaded, and says so.
+    let first = p
+        .run()
+        .args(&[
+            "query",
+            "--format",
+            "csv",
+            "--sql",
+            "SELECT count(*) FROM {{ ref(\"sales_fact\") }}",
+        ])
+        .success();
+    assert!(
+        first.stderr.contains("still waiting to be loaded"),
+        "{}",
+        first.stderr
+    );
+    let partial: u64 = first.stdout.lines().nth(1).unwrap().parse().unwrap();
+    // Nothing is lost: verify loads the rest and finds every event once.
+    p.ok(&["verify"]);
+    let all: u64 = p
+        .scalar("SELECT count(*) FROM {{ ref(\"sales_fact\") }}")
+        .parse()
+        .unwrap();
+    assert!(partial < all, "{partial} of {all}");
+}

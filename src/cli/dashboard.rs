@@ -14,7 +14,7 @@ use super::context::{self, Context};
 use crate::backend::Backend;
 use crate::dashboard::board::{self, Board};
 use crate::dashboard::html::{self, Mode};
-use crate::dashboard::refresh::{Refresher, Snapshot};
+use crate::dashboard::refresh::{Problem, Refresher, Snapshot};
 use crate::dashboard::server::{self, Hub};
 use crate::dashboard::{format, looker};
 use crate::error::{Error, Result};
@@ -58,7 +58,7 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
         .map_err(|e| Error::Runtime(e.into()))?;
     let mut refresher = Refresher::new(&board, &ctx.backend, &ctx.plan);
     if let Some(file) = &args.export {
-        let snapshot = runtime.block_on(refresher.refresh());
+        let snapshot = runtime.block_on(refresh_or_fail(&mut refresher))?;
         return export(ui, &board, &target, &snapshot, file);
     }
     if !args.bind.is_loopback() {
@@ -78,7 +78,7 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Runtime(e.into()))?;
-    let first = runtime.block_on(refresher.refresh());
+    let first = runtime.block_on(refresh_or_fail(&mut refresher))?;
     let hub = Hub::new(server::publish(&board, &target, &first), addr);
     let url = format!("http://{addr}/");
     println!(
@@ -99,6 +99,16 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
     })?;
     ui.note("Dashboard stopped.");
     Ok(0)
+}
+
+/// The first refresh; one that cannot run at all (nothing provisioned, no credentials) is an
+/// error before anything is served, not a page with nothing but an error on it.
+async fn refresh_or_fail(refresher: &mut Refresher<'_>) -> Result<Snapshot> {
+    let snapshot = refresher.refresh().await;
+    match &snapshot.problem {
+        Some(Problem::Failed(message)) => Err(Error::Runtime(anyhow::anyhow!("{message}"))),
+        _ => Ok(snapshot),
+    }
 }
 
 /// "local · .bqflow" or "gcp · my-project": the header's first chip.

@@ -294,6 +294,12 @@ fn export_writes_one_self_contained_page() {
 #[test]
 fn a_busy_port_and_a_public_bind_are_reported() {
     let p = Project::example();
+    // Before `up` there is nothing to show: an error, not a page of errors.
+    p.run()
+        .args(&["dashboard", "--port", "0"])
+        .code(1)
+        .clean_error()
+        .stderr_has(&["run `bqflow up` first"]);
     p.ok(&["up"]);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();

@@ -130,7 +130,7 @@ pub fn status(board: &Board, target: &str, s: &Snapshot, mode: Mode) -> String {
         "not refreshed yet".to_string()
     } else {
         format!(
-            "updated <b>{}</b> · took {:.1} s",
+            "updated <b>{}</b> · took {:.2} s",
             chrono::DateTime::from_timestamp_micros(s.taken_at)
                 .map(|t| t.format("%H:%M:%S UTC").to_string())
                 .unwrap_or_default(),

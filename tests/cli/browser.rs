@@ -7,7 +7,6 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,17 +15,22 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use tungstenite::{Message, WebSocket};
 
-/// `BQFLOW_CHROMIUM`, else Debian's `chromium` (installed by `scripts/test`).
+/// `BQFLOW_CHROMIUM` (set by `scripts/test`, which installs Debian's `chromium`), else the
+/// `chromium` on the PATH.
 fn chromium() -> PathBuf {
     let path = std::env::var_os("BQFLOW_CHROMIUM")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
-    assert!(
-        path.exists(),
-        "the dashboard tests need a headless Chromium at {} (scripts/test installs Debian's `chromium`; or set BQFLOW_CHROMIUM)",
-        path.display()
-    );
-    path
+        .or_else(|| {
+            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                .map(|dir| dir.join("chromium"))
+                .find(|p| p.is_file())
+        });
+    match path {
+        Some(p) if p.exists() => p,
+        _ => panic!(
+            "the dashboard tests need a headless Chromium: run them with scripts/test (it installs Debian's `chromium`), or set BQFLOW_CHROMIUM"
+        ),
+    }
 }
 
 pub struct Browser {
@@ -41,8 +45,6 @@ impl Browser {
     pub fn open(url: &str) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut child = Command::new(chromium())
-            // Its own process group, so its helper processes go with it (see Drop).
-            .process_group(0)
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -148,9 +150,9 @@ impl Browser {
 }
 
 impl Drop for Browser {
+    /// Asks Chromium to close, which ends its helper processes too; kills it only if it does
+    /// not (killing the main process alone would leave the helpers behind).
     fn drop(&mut self) {
-        // Ask politely, then end the whole group: killing the main process alone would leave
-        // its renderer and zygote processes behind.
         let _ = self
             .socket
             .send(Message::text(r#"{"id":0,"method":"Browser.close"}"#));
@@ -161,10 +163,7 @@ impl Drop for Browser {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", &format!("-{}", self.child.id())])
-            .stderr(Stdio::null())
-            .status();
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }

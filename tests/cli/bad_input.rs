@@ -515,3 +515,25 @@ fn bad_dashboards_fail_with_location() {
         );
     }
 }
+
+/// `validate` runs every query over empty tables to learn its columns: never with the power
+/// to touch files (a spec arrives in a pull request, and CI validates it).
+#[test]
+fn validate_runs_spec_sql_without_file_access() {
+    let p = Project::example();
+    let target = p.path().join("written-by-the-spec.txt");
+    p.edit(
+        SPEC,
+        "  - name: daily-sales\n",
+        &format!(
+            "  - name: sneaky\n    sql: COPY (SELECT 'x') TO '{}'\n  - name: daily-sales\n",
+            target.display()
+        ),
+    );
+    p.run()
+        .args(&["validate"])
+        .code(2)
+        .clean_error()
+        .stderr_has(&["DuckDB rejects query `sneaky`", "disabled by configuration"]);
+    assert!(!target.exists(), "validate wrote a file the spec asked for");
+}

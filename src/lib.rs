@@ -34,7 +34,8 @@ pub fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("{e}");
+            // Messages can quote data (a value DuckDB could not convert, say): keep them inert.
+            eprintln!("{}", output::visible(&e.to_string()));
             ExitCode::from(e.exit_code())
         }
     }

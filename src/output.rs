@@ -128,17 +128,38 @@ pub fn render(result: &QueryResult, format: Format) -> String {
     }
 }
 
+/// Text made safe to show in a terminal: control characters (a dead-letter payload can carry
+/// escape sequences that recolour, retitle or rewrite the screen) become visible symbols —
+/// ESC shows as `␛` — while newlines and tabs stay.
+pub fn visible(text: &str) -> String {
+    if !text.chars().any(is_hidden_control) {
+        return text.to_string();
+    }
+    text.chars()
+        .map(|c| match c {
+            c if !is_hidden_control(c) => c,
+            c if (c as u32) < 0x20 => char::from_u32(0x2400 + c as u32).unwrap_or('\u{FFFD}'),
+            '\u{7f}' => '\u{2421}',
+            _ => '\u{FFFD}',
+        })
+        .collect()
+}
+
+fn is_hidden_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
 fn table(result: &QueryResult) -> String {
     let mut t = Table::new();
     t.load_preset(presets::UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic);
-    t.set_header(result.columns.iter().map(Cell::new));
+    t.set_header(result.columns.iter().map(|c| Cell::new(visible(c))));
     for (row, texts) in result.rows.iter().zip(column_texts(result)) {
         t.add_row(row.iter().zip(texts).map(|(v, text)| {
             let cell = Cell::new(if *v == Value::Null {
                 "NULL".to_string()
             } else {
-                text
+                visible(&text)
             });
             if v.is_number() {
                 cell.set_alignment(CellAlignment::Right)
@@ -179,12 +200,24 @@ fn json(result: &QueryResult) -> String {
     out
 }
 
+/// CSV that is safe to open: a text cell a spreadsheet would run as a formula (`=…`, `+…`,
+/// `-…`, `@…`) gets a leading `'`, as OWASP recommends; numbers stay numbers. Control
+/// characters show as symbols (see `visible`); `--format json` keeps every byte.
 fn csv(result: &QueryResult) -> String {
     fn field(s: &str) -> String {
+        let s = visible(s);
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
-            s.to_string()
+            s
+        }
+    }
+    fn cell(v: &Value, text: &str) -> String {
+        match v {
+            Value::Text(_) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
+                field(&format!("'{text}"))
+            }
+            _ => field(text),
         }
     }
     let mut out = result
@@ -194,8 +227,9 @@ fn csv(result: &QueryResult) -> String {
         .collect::<Vec<_>>()
         .join(",");
     out.push('\n');
-    for texts in column_texts(result) {
-        out.push_str(&texts.iter().map(|t| field(t)).collect::<Vec<_>>().join(","));
+    for (row, texts) in result.rows.iter().zip(column_texts(result)) {
+        let cells: Vec<String> = row.iter().zip(&texts).map(|(v, t)| cell(v, t)).collect();
+        out.push_str(&cells.join(","));
         out.push('\n');
     }
     out
@@ -245,6 +279,38 @@ mod tests {
         assert_eq!(v[0]["revenue"], 1200.5);
         assert_eq!(v[1]["share"], serde_json::Value::Null);
         assert_eq!(v[0]["at"], "2026-11-27T15:00:00Z");
+    }
+
+    #[test]
+    fn terminal_text_shows_control_characters_and_csv_defuses_formulas() {
+        let result = QueryResult {
+            columns: vec!["payload".into(), "n".into()],
+            rows: vec![
+                vec![
+                    Value::Text("\u{1b}[2J\u{1b}]0;pwned\u{7}x".into()),
+                    Value::Int(-5),
+                ],
+                vec![
+                    Value::Text("=HYPERLINK(\"http://x\")".into()),
+                    Value::Int(1),
+                ],
+            ],
+        };
+        let table = render(&result, Format::Table);
+        assert!(
+            !table.contains('\u{1b}') && !table.contains('\u{7}'),
+            "{table}"
+        );
+        assert!(table.contains("␛[2J␛]0;pwned␇x"), "{table}");
+        let csv = render(&result, Format::Csv);
+        assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\")\",1"), "{csv}");
+        assert!(csv.contains(",-5\n"), "numbers are not defused: {csv}");
+        assert!(!csv.contains('\u{1b}'));
+        let json = render(&result, Format::Json);
+        assert!(
+            json.contains("\\u001b[2J"),
+            "JSON keeps every byte, escaped: {json}"
+        );
     }
 
     #[test]

@@ -57,6 +57,15 @@ pub fn load(g: &Global) -> Result<Context> {
         Placement::Gcp(p) => (Dialect::BigQuery, p.project.clone()),
     };
     let renderer = Renderer::new(&project, dialect, &qualifier)?;
+    // Every named query renders and is one SELECT, whichever command runs: a bad one is
+    // reported before anything is created or run.
+    let mut found = crate::diagnostic::Diagnostics::default();
+    for q in &project.spec.queries {
+        if let Err(d) = renderer.query(q) {
+            found.push(d);
+        }
+    }
+    found.into_result()?;
     let plan = plan::build(&project, &renderer, &placement)?;
     let backend = Backend::for_target(&project, &placement)?;
     Ok(Context {

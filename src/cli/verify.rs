@@ -108,9 +108,8 @@ fn check(ctx: &Context, seed: u64, ranges: Option<&[RangeSet; 2]>) -> Result<Vec
         {
             let relation = ctx
                 .renderer
-                .adhoc(&format!("{{{{ ref(\"{}\") }}}}", p.table))
-                .map_err(crate::diagnostic::Diagnostics::from)?
-                .sql;
+                .relation(&p.table)
+                .map_err(crate::diagnostic::Diagnostics::from)?;
             let sql = count_sql(
                 ctx.renderer.dialect(),
                 &relation,

@@ -88,10 +88,12 @@ fn truncate(json: &[u8], pick: usize, out: &mut Vec<u8>) -> bool {
 }
 
 fn not_json(pick: usize, h: u64, out: &mut Vec<u8>) {
-    match pick % 4 {
+    match pick % 5 {
         0 => out.extend_from_slice(b"\xff\xfe\x00garbage\n\x80\x81"),
         1 => out.extend_from_slice(b"<html><body>502 Bad Gateway</body></html>\n"),
         2 => out.extend_from_slice(b"transaction_id=T42;qty=2\n\xc3\x28"),
+        // A coloured log line, with sequences that would clear a terminal and retitle it.
+        3 => out.extend_from_slice(b"\x1b[31mERROR\x1b[0m sale rejected\x1b[2J\x1b]0;pwned\x07\n"),
         _ => {
             // Starts with 0xFF, which never occurs in UTF-8, then random bytes.
             out.push(0xFF);

@@ -4,6 +4,7 @@
 
 pub mod dialect;
 pub mod params;
+pub mod statement;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -177,23 +178,65 @@ impl Renderer {
             })?
             .source()
             .to_string();
-        self.render(&path, &source, None, Pos::default())
-            .and_then(|r| self.require_select(r, &path))
+        let rendered = self.render(&path, &source, None, Pos::default())?;
+        statement::single_query(&rendered.sql, self.dialect).map_err(|why| {
+            Diagnostic::new(
+                &self.templates.join(&path),
+                Pos { line: 1, column: 1 },
+                format!(
+                    "view `{}` must render to one SELECT (or WITH … SELECT) statement: {why}",
+                    view.name
+                ),
+            )
+        })?;
+        Ok(rendered)
     }
 
     pub fn query(&self, query: &Query) -> Result<Rendered, Diagnostic> {
         let declared = query.params.iter().map(|p| p.name.value.clone()).collect();
-        self.render(
+        let rendered = self.render(
             &format!("query:{}", query.name),
             &query.sql,
             Some(declared),
             query.sql.at,
-        )
+        )?;
+        statement::single_query(&rendered.sql, self.dialect).map_err(|why| {
+            let mut d = Diagnostic::new(
+                &self.spec_file,
+                query.sql.at,
+                format!(
+                    "query `{}` must be one SELECT (or WITH … SELECT) statement: {why}",
+                    query.name
+                ),
+            );
+            d.hint(
+                "queries and views only read: write data with `generate`, change tables with `up`",
+            );
+            d
+        })?;
+        Ok(rendered)
     }
 
     /// Ad-hoc SQL from `query --sql`: `ref()` and the dialect functions work; no parameters.
+    /// One SELECT (or WITH … SELECT) statement, like a named query.
     pub fn adhoc(&self, sql: &str) -> Result<Rendered, Diagnostic> {
-        self.render("adhoc", sql, Some(Vec::new()), Pos::default())
+        let rendered = self.render("adhoc", sql, Some(Vec::new()), Pos::default())?;
+        statement::single_query(&rendered.sql, self.dialect).map_err(|why| {
+            Diagnostic::new(
+                std::path::Path::new("--sql"),
+                Pos::default(),
+                format!("--sql must be one SELECT (or WITH … SELECT) statement: {why}"),
+            )
+        })?;
+        Ok(rendered)
+    }
+
+    /// A table or view of the spec, qualified and quoted for the dialect (what `ref()` gives).
+    pub fn relation(&self, name: &str) -> Result<String, Diagnostic> {
+        let source = format!("{{{{ ref({}) }}}}", serde_json::Value::from(name));
+        Ok(self
+            .render("relation", &source, Some(Vec::new()), Pos::default())?
+            .sql)
     }
 
     fn render(
@@ -226,27 +269,6 @@ impl Renderer {
             params: st.params,
         })
     }
-
-    fn require_select(&self, r: Rendered, path: &str) -> Result<Rendered, Diagnostic> {
-        let start = strip_comments(&r.sql).to_ascii_uppercase();
-        if start.starts_with("SELECT") || start.starts_with("WITH") || start.starts_with('(') {
-            Ok(r)
-        } else {
-            Err(Diagnostic::new(
-                &self.templates.join(path),
-                Pos { line: 1, column: 1 },
-                "a view template must render to one SELECT (or WITH … SELECT) statement",
-            ))
-        }
-    }
-}
-
-fn strip_comments(sql: &str) -> &str {
-    let mut rest = sql.trim_start();
-    while let Some(after) = rest.strip_prefix("--") {
-        rest = after.split_once('\n').map_or("", |(_, r)| r).trim_start();
-    }
-    rest
 }
 
 /// Every `*.sql` under `templates/`, by path relative to it with `/` separators.

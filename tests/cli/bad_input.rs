@@ -517,17 +517,17 @@ fn bad_dashboards_fail_with_location() {
 }
 
 /// `validate` runs every query over empty tables to learn its columns: never with the power
-/// to touch files (a spec arrives in a pull request, and CI validates it).
+/// to read or write files (a spec arrives in a pull request, and CI validates it).
 #[test]
 fn validate_runs_spec_sql_without_file_access() {
     let p = Project::example();
-    let target = p.path().join("written-by-the-spec.txt");
+    let secret = p.path().join("project.yaml");
     p.edit(
         SPEC,
         "  - name: daily-sales\n",
         &format!(
-            "  - name: sneaky\n    sql: COPY (SELECT 'x') TO '{}'\n  - name: daily-sales\n",
-            target.display()
+            "  - name: sneaky\n    sql: SELECT * FROM read_text('{}')\n  - name: daily-sales\n",
+            secret.display()
         ),
     );
     p.run()
@@ -535,5 +535,121 @@ fn validate_runs_spec_sql_without_file_access() {
         .code(2)
         .clean_error()
         .stderr_has(&["DuckDB rejects query `sneaky`", "disabled by configuration"]);
-    assert!(!target.exists(), "validate wrote a file the spec asked for");
+}
+
+/// SQL from a spec stays a query: one SELECT, no second statement, no file or network access,
+/// whichever command runs it (a spec arrives in a pull request; CI validates it).
+#[test]
+fn spec_sql_can_only_read() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    let written = p.path().join("written-by-the-spec.txt");
+    p.edit(
+        SPEC,
+        "  - name: daily-sales\n",
+        &format!(
+            "  - name: two-statements\n    sql: SELECT 1; COPY (SELECT 'x') TO '{}'\n  - name: daily-sales\n",
+            written.display()
+        ),
+    );
+    for command in [&["validate"][..], &["query", "daily-sales"], &["up"]] {
+        let done = p.run().args(command).code(2);
+        done.clean_error().stderr_has(&[
+            "query `two-statements` must be one SELECT (or WITH … SELECT) statement",
+            "it holds 2 statements",
+        ]);
+        let loc = location(
+            &p,
+            &At {
+                file: SPEC,
+                line_with: "name: two-statements",
+                column_at: None,
+            },
+        );
+        // The sql: key is on the line after the name.
+        let line: usize = loc.split(':').nth(1).unwrap().parse().unwrap();
+        assert!(
+            done.stderr
+                .contains(&format!("project.yaml:{}:10", line + 1)),
+            "{}",
+            done.stderr
+        );
+    }
+    assert!(!written.exists(), "a spec's SQL wrote a file");
+
+    // A view that renders to something else than a query.
+    let p = Project::example();
+    p.write(
+        "templates/views/daily_sales.sql",
+        "ATTACH 'elsewhere.db' AS other",
+    );
+    p.run()
+        .args(&["validate"])
+        .code(2)
+        .clean_error()
+        .stderr_has(&[
+            "view `daily_sales` must render to one SELECT",
+            "it is an ATTACH statement",
+            "templates/views/daily_sales.sql:1:1",
+        ]);
+
+    // Ad-hoc SQL: one SELECT, and no files outside the warehouse.
+    let p = Project::example();
+    p.ok(&["up"]);
+    p.run()
+        .args(&["query", "--sql", "INSTALL httpfs"])
+        .code(2)
+        .clean_error()
+        .stderr_has(&["--sql must be one SELECT", "an INSTALL statement"]);
+    let secret = p.path().join("project.yaml");
+    p.run()
+        .args(&[
+            "query",
+            "--sql",
+            &format!("SELECT * FROM read_text('{}')", secret.display()),
+        ])
+        .code(1)
+        .clean_error()
+        .stderr_has(&["disabled by configuration"]);
+}
+
+/// Payloads that carry terminal escape sequences are shown inert: `␛` instead of ESC.
+#[test]
+fn a_dead_letter_payload_with_escape_sequences_prints_inert() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    p.ok(&[
+        "generate",
+        "--count",
+        "3000",
+        "--rate",
+        "max",
+        "--malformed",
+        "0.2",
+    ]);
+    let raw = p.ok(&[
+        "query",
+        "--format",
+        "json",
+        "--sql",
+        "SELECT payloadString FROM {{ ref(\"sales_fact_error_records\") }}",
+    ]);
+    assert!(
+        raw.contains("\\u001b["),
+        "the payloads carry escape sequences: {raw}"
+    );
+    for format in ["table", "csv"] {
+        let shown = p.ok(&[
+            "query",
+            "--format",
+            format,
+            "--sql",
+            "SELECT payloadString FROM {{ ref(\"sales_fact_error_records\") }}",
+        ]);
+        assert!(
+            !shown.contains('\u{1b}') && !shown.contains('\u{7}'),
+            "{format}: {shown}"
+        );
+        assert!(shown.contains("␛[31mERROR"), "{format}: {shown}");
+    }
 }

@@ -88,7 +88,7 @@ impl Warehouse {
         let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(2);
         loop {
-            match Connection::open(&path) {
+            match Connection::open_with_flags(&path, locked_down()?) {
                 Ok(conn) => {
                     let wh = Warehouse { conn, path };
                     wh.conn
@@ -131,6 +131,16 @@ impl Warehouse {
             }
         }
     }
+}
+
+/// The warehouse runs SQL from the spec and from `query --sql`: it reads and writes its own
+/// file and nothing else — no other files, no network, no extensions installed or loaded on
+/// a query's behalf (the setting cannot be turned back on from SQL).
+fn locked_down() -> Result<duckdb::Config> {
+    Ok(duckdb::Config::default()
+        .enable_external_access(false)?
+        .enable_autoload_extension(false)?
+        .with("autoinstall_known_extensions", "false")?)
 }
 
 /// Up to `base` of random extra wait, so processes retrying together spread out.

@@ -12,7 +12,7 @@ pub enum Error {
     #[error("error: {0}")]
     Usage(String),
     /// Anything that went wrong while doing the work.
-    #[error("error: {0:#}")]
+    #[error("error: {}", describe(.0))]
     Runtime(anyhow::Error),
 }
 
@@ -32,6 +32,17 @@ impl From<anyhow::Error> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error and its causes on one line (`a: b: c`), without the links that say nothing:
+/// DuckDB's C API adds "Error code 1: Unknown error code" under every message.
+pub fn describe(e: &anyhow::Error) -> String {
+    let parts: Vec<String> = e
+        .chain()
+        .map(|cause| cause.to_string())
+        .filter(|text| !(text.starts_with("Error code ") && text.ends_with(": Unknown error code")))
+        .collect();
+    parts.join(": ")
+}
 
 impl Error {
     pub fn usage(message: impl Into<String>) -> Self {

@@ -128,7 +128,9 @@ impl Progress for StepProgress<'_> {
                 self.ui.green("✓"),
                 took.as_secs_f64()
             ),
-            Outcome::Failed(e) => format!("{} {id}: {e:#}", self.ui.red("✗")),
+            Outcome::Failed(e) => {
+                format!("{} {id}: {}", self.ui.red("✗"), crate::error::describe(e))
+            }
             Outcome::Skipped(dep) => {
                 format!("{} {id}: skipped ({dep} failed)", self.ui.yellow("-"))
             }

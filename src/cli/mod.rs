@@ -106,18 +106,26 @@ pub enum Command {
 pub fn run(cli: Cli) -> Result<u8> {
     let ui = Ui::new(cli.global.quiet, cli.global.verbose, cli.global.no_color);
     // -v shows retries and other decisions, -vv every request (method and path, never tokens).
-    let level = match cli.global.verbose {
-        0 => tracing::Level::WARN,
-        1 => tracing::Level::INFO,
-        _ => tracing::Level::DEBUG,
+    // At the default level only bqflow speaks: a dependency's retries (gcp_auth trying the
+    // metadata server five times) are noise before bqflow's own one-line error.
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let (ours, theirs) = match cli.global.verbose {
+        0 => (LevelFilter::WARN, LevelFilter::OFF),
+        1 => (LevelFilter::INFO, LevelFilter::WARN),
+        _ => (LevelFilter::DEBUG, LevelFilter::DEBUG),
     };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false)
         .with_ansi(ui.color)
         .without_time()
-        .try_init();
+        .with_filter(
+            Targets::new()
+                .with_target("bqflow", ours)
+                .with_default(theirs),
+        );
+    let _ = tracing_subscriber::registry().with(layer).try_init();
     let g = &cli.global;
     match cli.command {
         Command::Init(args) => init::run(&ui, args),

@@ -119,7 +119,7 @@ impl<'a> Refresher<'a> {
                     Some(holder) => Problem::Busy(format!(
                         "waiting for the local warehouse, in use by {holder}; these panels are from the last refresh"
                     )),
-                    None => Problem::Failed(format!("{e:#}")),
+                    None => Problem::Failed(crate::error::describe(&e)),
                 };
                 return self.keep_last(started, problem, billing);
             }
@@ -171,7 +171,8 @@ impl<'a> Refresher<'a> {
             })),
             Err(e) => Err((
                 Problem::Refused(format!(
-                    "refresh refused: its cost could not be estimated against the budget: {e:#}"
+                    "refresh refused: its cost could not be estimated against the budget: {}",
+                    crate::error::describe(&e)
                 )),
                 None,
             )),

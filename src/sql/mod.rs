@@ -383,14 +383,13 @@ fn template_error(e: &Error, templates: &Path, spec_file: &Path, prelude_len: us
 }
 
 impl Diagnostic {
-    /// Moves a position inside an inline template (a query's `sql:`) to the spec file.
+    /// Moves a position inside an inline template (a query's `sql:`) to the spec file. `at` is
+    /// where the scalar's text starts: after `sql: ` on the key's line, or, for a block scalar
+    /// (`sql: |`), at the first line's indentation — which every line of the block shares.
     fn shifted(mut self, at: Pos) -> Self {
         if at.known() && self.pos.known() {
-            // A block scalar (`sql: |`) starts on the line after the key.
-            self.pos.line += at.line;
-            if self.pos.line == at.line {
-                self.pos.column += at.column - 1;
-            }
+            self.pos.line += at.line - 1;
+            self.pos.column += at.column - 1;
         }
         self
     }

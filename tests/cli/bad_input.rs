@@ -268,6 +268,17 @@ fn spec_cases() -> Vec<Case> {
             at: at(SPEC, "name: coupon", "coupon"),
         },
         Case {
+            name: "a misspelt ref on the first line of a multi-line query",
+            file: SPEC,
+            from: "      SELECT * FROM {{ ref(\"top_products\") }}\n",
+            to: "      SELECT * FROM {{ ref(\"top_prodcts\") }}\n",
+            message: &[
+                "no table or view named `top_prodcts`",
+                "did you mean `top_products`?",
+            ],
+            at: at(SPEC, "ref(\"top_prodcts\")", "ref("),
+        },
+        Case {
             name: "parameter used in a view",
             file: "templates/views/daily_sales.sql",
             from: "GROUP BY 1",

@@ -643,6 +643,8 @@ fn unreachable_endpoints_and_missing_credentials_fail_at_once() {
         .code(1);
     out.clean_error()
         .stderr_has(&["gcloud auth application-default login"]);
+    // Only bqflow speaks at the default level: its one line, no dependency's log lines.
+    assert_eq!(out.stderr.trim().lines().count(), 1, "{}", out.stderr);
 }
 
 /// Ids of the events stored in a fake topic (first field of each JSON message), with copies.
@@ -810,6 +812,18 @@ fn gcp_status_shows_row_counts_freshness_and_job_states() {
     c.ok(&["up"]);
     c.ok(&["generate", "--count", "2000", "--rate", "max"]);
     assert!(c.fakes.wait_delivered(Duration::from_secs(60)));
+    // Ad-hoc SQL resolves unqualified names in the spec's dataset: every query names it as
+    // `defaultDataset` (bqemulator applies that on jobs.insert only, so the request is checked).
+    c.ok(&["query", "--sql", "SELECT 1 AS n"]);
+    let last = c
+        .fakes
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| r.method_id.as_deref() == Some("bigquery.jobs.query"))
+        .expect("a jobs.query request");
+    assert_eq!(last.body["defaultDataset"]["datasetId"], "retail_dw");
+    assert_eq!(last.body["defaultDataset"]["projectId"], c.id.as_str());
     let status = c.ok(&["status"]);
     assert!(status.contains("Dataflow RUNNING"), "{status}");
     let sales = status

@@ -466,3 +466,17 @@ fn the_demo_prints_every_metric() {
         again.stdout
     );
 }
+
+/// As `bq query --dataset_id` does: unqualified names in ad-hoc SQL are the spec's dataset.
+#[test]
+fn adhoc_sql_resolves_unqualified_names_in_the_dataset() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    p.ok(&["generate", "--count", "500", "--rate", "max"]);
+    let plain = p.scalar("SELECT count(*) FROM sales_fact");
+    assert_eq!(
+        plain,
+        p.scalar("SELECT count(*) FROM {{ ref(\"sales_fact\") }}")
+    );
+    assert!(plain.parse::<u64>().unwrap() > 0);
+}

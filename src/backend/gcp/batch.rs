@@ -39,12 +39,15 @@ impl Gcp {
                 result
             });
             if i < queries.len() {
-                results.push(answer.map_err(|e| format!("{e:#}")));
+                results.push(answer.map_err(|e| crate::error::describe(&e)));
             } else {
                 // Freshness is a nicety: without it the panels still show.
                 match answer {
                     Ok(result) => pulse = read_pulse(&result),
-                    Err(e) => tracing::info!("reading the newest event failed: {e:#}"),
+                    Err(e) => tracing::info!(
+                        "reading the newest event failed: {}",
+                        crate::error::describe(&e)
+                    ),
                 }
             }
         }

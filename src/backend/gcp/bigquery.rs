@@ -307,6 +307,8 @@ pub struct QueryOptions<'a> {
     pub dry_run: bool,
     /// Rows in the first page (later pages come from getQueryResults).
     pub max_results: Option<usize>,
+    /// Where unqualified table names resolve (`bq query --dataset_id`): the spec's dataset.
+    pub default_dataset: Option<&'a str>,
 }
 
 pub async fn query(
@@ -330,6 +332,9 @@ pub async fn query(
     }
     if let Some(rows) = o.max_results {
         body["maxResults"] = json!(rows);
+    }
+    if let Some(dataset) = o.default_dataset {
+        body["defaultDataset"] = json!({ "projectId": project, "datasetId": dataset });
     }
     if !o.parameters.is_empty() {
         body["parameterMode"] = json!("NAMED");

@@ -48,6 +48,8 @@ pub struct Gcp {
     pub service_account: Option<String>,
     /// The spec's `name`, the value of the ownership label.
     pub spec_name: String,
+    /// The spec's dataset, where unqualified names in ad-hoc SQL resolve.
+    pub dataset: String,
     /// Local state for this project: the generator's acknowledgement ledger.
     pub state_dir: std::path::PathBuf,
     pub maximum_bytes_billed: Option<u64>,
@@ -90,6 +92,7 @@ impl Gcp {
                 .local_dir()
                 .join(format!("gcp-{}", placement.project)),
             spec_name: project.spec.name.value.clone(),
+            dataset: project.spec.dataset.name.value.clone(),
             maximum_bytes_billed: target.maximum_bytes_billed.as_ref().map(|m| m.value),
             concurrency: std::env::var("BQFLOW_CONCURRENCY")
                 .ok()

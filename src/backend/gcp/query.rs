@@ -55,6 +55,7 @@ impl Gcp {
                 .collect(),
             dry_run,
             max_results: None,
+            default_dataset: Some(&self.dataset),
         }
     }
 

@@ -568,6 +568,7 @@ impl Gcp {
             parameters: vec![],
             dry_run: false,
             max_results: None,
+            default_dataset: None,
         };
         if change.action != Action::Create || table.num_rows.as_deref().is_some_and(|n| n != "0") {
             bq::query(

@@ -85,7 +85,8 @@ impl Gcp {
         } else if self.may_ask(plan, Service::Dataflow) {
             self.owned_jobs().await.unwrap_or_else(|e| {
                 ui.warn(format!(
-                    "could not look for Dataflow jobs left by earlier pipelines: {e:#}"
+                    "could not look for Dataflow jobs left by earlier pipelines: {}",
+                    crate::error::describe(&e)
                 ));
                 vec![]
             })
@@ -117,7 +118,9 @@ impl Gcp {
         for ds in datasets {
             match self.dataset_deletion(&ds, &mut report).await {
                 Ok(deletions) => in_datasets.extend(deletions),
-                Err(e) => report.failed.push(format!("dataset {ds}: {e:#}")),
+                Err(e) => report
+                    .failed
+                    .push(format!("dataset {ds}: {}", crate::error::describe(&e))),
             }
         }
         let second: Vec<Deletion> = topics

@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::loader::{self, Budget};
 use super::warehouse::{META, Warehouse};
-use super::{Local, READ_LOAD_BUDGET, run_query, sinks};
+use super::{Local, READ_LOAD_BUDGET, run_query, sinks, use_dataset};
 use crate::backend::{BatchAnswer, BatchQuery, Pulse};
 use crate::plan::Plan;
 
@@ -22,6 +22,7 @@ impl Local {
         let wh = Warehouse::open_within(&self.root, false, wait)?;
         let load =
             loader::load_pending(&wh, &self.root, &sinks(plan), Budget::For(READ_LOAD_BUDGET))?;
+        use_dataset(&wh, plan)?;
         let results = queries
             .iter()
             .map(|q| {
@@ -32,7 +33,7 @@ impl Local {
                         }
                         r
                     })
-                    .map_err(|e| format!("{e:#}"))
+                    .map_err(|e| crate::error::describe(&e))
             })
             .collect();
         let mut pulse = pulse(&wh, plan)?;

@@ -37,7 +37,11 @@ pub fn check_sql(plan: &Plan, queries: &[Checked]) -> Result<(Vec<Problem>, Colu
     let mut problems = Vec::new();
     for r in &plan.resources {
         match &r.desired {
-            Desired::Dataset(d) => conn.execute_batch(&format!("CREATE SCHEMA \"{}\"", d.name))?,
+            // Unqualified names resolve in the dataset, as they do when the query runs.
+            Desired::Dataset(d) => conn.execute_batch(&format!(
+                "CREATE SCHEMA \"{0}\"; SET schema = '{0}'",
+                d.name
+            ))?,
             Desired::Table(t) => conn.execute_batch(&create_table_sql(t))?,
             _ => {}
         }

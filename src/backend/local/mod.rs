@@ -183,6 +183,7 @@ impl Local {
     ) -> Result<QueryResult> {
         let wh = self.open(false)?;
         self.load(&wh, plan)?;
+        use_dataset(&wh, plan)?;
         run_query(&wh, rendered, params)
     }
 
@@ -246,6 +247,19 @@ impl Local {
         let _ = std::fs::remove_dir(&self.root);
         Ok(removed)
     }
+}
+
+/// Unqualified names in ad-hoc SQL resolve in the spec's dataset, as BigQuery's
+/// `defaultDataset` makes them (`SELECT count(*) FROM sales_fact`).
+pub(super) fn use_dataset(wh: &Warehouse, plan: &Plan) -> Result<()> {
+    let dataset = plan.resources.iter().find_map(|r| match &r.desired {
+        Desired::Dataset(d) => Some(d.name.replace('\'', "''")),
+        _ => None,
+    });
+    if let Some(name) = dataset {
+        wh.conn.execute_batch(&format!("SET schema = '{name}'"))?;
+    }
+    Ok(())
 }
 
 /// The loader's view of each pipeline: where it reads, where it writes, the table's columns.

@@ -49,7 +49,7 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
     #[cfg(feature = "duckdb")]
     super::validate::duckdb_accepts(&ctx.project)?;
     if args.looker {
-        return print_looker_link(&ctx, &board, args.name.as_deref());
+        return print_looker_link(&ctx, &board);
     }
     let target = target_label(&ctx);
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -221,17 +221,16 @@ fn export(ui: &Ui, board: &Board, target: &str, snapshot: &Snapshot, file: &Path
     }
 }
 
-fn print_looker_link(ctx: &Context, board: &Board, name: Option<&str>) -> Result<u8> {
+fn print_looker_link(ctx: &Context, board: &Board) -> Result<u8> {
     let Backend::Gcp(gcp) = &ctx.backend else {
         return Err(Error::usage(
             "--looker makes a Looker Studio report over BigQuery: add --target gcp",
         ));
     };
-    let spec = match name {
-        Some(n) => ctx.project.dashboard(n),
-        None => ctx.project.spec.dashboards.first(),
-    }
-    .expect("board::load found it");
+    let spec = ctx
+        .project
+        .dashboard(&board.name)
+        .expect("the board is one of the spec's dashboards");
     let mut relations: Vec<String> = Vec::new();
     for q in &board.queries {
         for r in &q.rendered.refs {

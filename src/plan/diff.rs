@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use super::columns::ColumnsDiff;
 use super::{Fields, Kind, Resource};
 
 /// What a backend found for a resource.
@@ -42,18 +43,14 @@ pub struct Change {
     pub also: Vec<FieldChange>,
 }
 
-/// Whether `field` of a resource of `kind` can change in place, given its old and new values.
-fn mutable(kind: Kind, field: &str, from: &str, to: &str) -> bool {
+/// Whether `field` of a resource of `kind` can change in place (a table's columns: `columns.rs`).
+fn mutable(kind: Kind, field: &str) -> bool {
     match (kind, field) {
         (_, "labels" | "description") => true,
         (Kind::Topic, "message_retention") => true,
         (Kind::Subscription, f) => f != "topic",
         (Kind::Dataset, "default_table_expiration") => true,
         (Kind::Table, "clustering") => true,
-        // Columns may be added at the end, as NULLABLE; nothing else about them changes in place.
-        (Kind::Table, "columns") => to
-            .strip_prefix(from)
-            .is_some_and(|added| added.starts_with(", ") && !added.contains(" REQUIRED")),
         (Kind::View, "sql") => true,
         (Kind::Rows, _) => true,
         (Kind::Bucket, "lifecycle") => true,
@@ -87,12 +84,22 @@ pub fn compare(resource: &Resource, observed: &Observed) -> Change {
         if &from == to {
             continue;
         }
+        // Columns are compared by name and shown one by one (`columns.rs`).
+        if resource.id.kind == Kind::Table && *field == "columns" {
+            let columns = ColumnsDiff::between(&from, to);
+            if columns.additive() {
+                patchable.extend(columns.field_changes());
+            } else {
+                fixed.extend(columns.field_changes());
+            }
+            continue;
+        }
         let change = FieldChange {
             field,
             from,
             to: to.clone(),
         };
-        if mutable(resource.id.kind, field, &change.from, to) {
+        if mutable(resource.id.kind, field) {
             patchable.push(change);
         } else {
             fixed.push(change);
@@ -199,10 +206,14 @@ pub fn render(changes: &[Change], verbose: bool) -> String {
             Action::CannotChange(f) => {
                 write_fields(&mut out, f, verbose);
                 write_fields(&mut out, &c.also, verbose);
-                let _ = writeln!(
-                    out,
-                    "      (cannot be changed in place: `bqflow teardown` and `up` to recreate it)"
-                );
+                let hint = if c.resource.id.kind == Kind::Table {
+                    "(a table with rows can only gain NULLABLE columns: keep the old column and add a new \
+                     one, or give the table a new name in the spec to start a new one beside it; events \
+                     wait in the topic, unloaded, until the table matches the spec again)"
+                } else {
+                    "(cannot be changed in place: `bqflow teardown` and `up` to recreate it)"
+                };
+                let _ = writeln!(out, "      {hint}");
             }
             Action::NotOwned => {
                 let _ = writeln!(
@@ -238,27 +249,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn adding_a_nullable_column_is_an_update_but_changing_one_is_not() {
-        assert!(mutable(
-            Kind::Table,
-            "columns",
-            "a STRING",
-            "a STRING, b INT64"
-        ));
-        assert!(!mutable(
-            Kind::Table,
-            "columns",
-            "a STRING",
-            "a STRING, b INT64 REQUIRED"
-        ));
-        assert!(!mutable(
-            Kind::Table,
-            "columns",
-            "a STRING, b INT64",
-            "a STRING"
-        ));
-        assert!(!mutable(Kind::Table, "partitioning", "DAY(t)", "HOUR(t)"));
-        assert!(mutable(Kind::View, "sql", "SELECT 1", "SELECT 2"));
+    fn partitioning_is_fixed_but_view_sql_is_not() {
+        assert!(!mutable(Kind::Table, "partitioning"));
+        assert!(mutable(Kind::View, "sql"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! changes in dependency order. The same plan drives both targets.
 
 pub mod build;
+pub mod columns;
 pub mod dag;
 pub mod diff;
 

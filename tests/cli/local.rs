@@ -6,34 +6,6 @@ use std::time::Duration;
 
 use crate::support::{Project, bin};
 
-fn count(p: &Project, sql: &str) -> u64 {
-    p.scalar(sql)
-        .parse()
-        .unwrap_or_else(|_| panic!("not a number from {sql}"))
-}
-
-/// Every generated id is in the facts exactly once: as many rows as distinct ids, and the ids
-/// are the consecutive numbers 1..=n (nothing lost in between).
-fn assert_exactly_once(p: &Project, table: &str, id: &str) -> u64 {
-    let rows = count(
-        p,
-        &format!("SELECT count(*) FROM {{{{ ref(\"{table}\") }}}}"),
-    );
-    let distinct = count(
-        p,
-        &format!("SELECT count(DISTINCT {id}) FROM {{{{ ref(\"{table}\") }}}}"),
-    );
-    let highest = count(
-        p,
-        &format!(
-            "SELECT coalesce(max(CAST(split_part({id}, '-', 2) AS BIGINT)), 0) FROM {{{{ ref(\"{table}\") }}}}"
-        ),
-    );
-    assert_eq!(rows, distinct, "{table}: duplicated ids");
-    assert_eq!(rows, highest, "{table}: ids missing below the highest");
-    rows
-}
-
 #[test]
 fn up_generate_query_teardown() {
     let p = Project::example();
@@ -57,8 +29,8 @@ fn up_generate_query_teardown() {
         "simulated",
     ]);
     assert!(out.contains("Generated 30000 events"), "{out}");
-    let sales = assert_exactly_once(&p, "sales_fact", "transaction_id");
-    let inventory = assert_exactly_once(&p, "inventory_fact", "event_id");
+    let sales = p.assert_exactly_once("sales_fact", "transaction_id");
+    let inventory = p.assert_exactly_once("inventory_fact", "event_id");
     assert_eq!(sales + inventory, 30000);
 
     // Every named metric runs and prints a table.
@@ -130,29 +102,19 @@ fn the_data_is_plausible() {
     assert_eq!(revenue, direct);
     // Stock never goes below zero; an empty shelf shows as a recorded stock-out.
     assert_eq!(
-        count(
-            &p,
-            "SELECT count(*) FROM {{ ref(\"inventory_levels\") }} WHERE on_hand < 0"
-        ),
+        p.count("SELECT count(*) FROM {{ ref(\"inventory_levels\") }} WHERE on_hand < 0"),
         0
     );
-    let below_zero_running = count(
-        &p,
-        "SELECT count(*) FROM (SELECT sum(quantity_change) OVER (PARTITION BY store_id, product_id ORDER BY timestamp, event_id \
+    let below_zero_running = p.count("SELECT count(*) FROM (SELECT sum(quantity_change) OVER (PARTITION BY store_id, product_id ORDER BY timestamp, event_id \
          ROWS UNBOUNDED PRECEDING) AS level FROM {{ ref(\"inventory_fact\") }}) WHERE level < 0",
     );
     assert_eq!(below_zero_running, 0, "inventory went below zero");
     assert!(
-        count(
-            &p,
-            "SELECT count(*) FROM {{ ref(\"inventory_fact\") }} WHERE reason = 'stockout'"
-        ) > 0
+        p.count("SELECT count(*) FROM {{ ref(\"inventory_fact\") }} WHERE reason = 'stockout'") > 0
     );
     // Sell-through is a share.
     assert_eq!(
-        count(
-            &p,
-            "SELECT count(*) FROM {{ ref(\"sell_through\") }} WHERE sell_through < 0 OR sell_through > 1"
+        p.count("SELECT count(*) FROM {{ ref(\"sell_through\") }} WHERE sell_through < 0 OR sell_through > 1"
         ),
         0
     );
@@ -190,22 +152,15 @@ fn malformed_events_are_dead_lettered_not_lost() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no malformed count in {out}"));
     assert!(malformed > 500, "{out}");
-    let dead = count(
-        &p,
-        "SELECT count(*) FROM {{ ref(\"sales_fact_error_records\") }}",
-    ) + count(
-        &p,
-        "SELECT count(*) FROM {{ ref(\"inventory_fact_error_records\") }}",
-    );
+    let dead = p.count("SELECT count(*) FROM {{ ref(\"sales_fact_error_records\") }}")
+        + p.count("SELECT count(*) FROM {{ ref(\"inventory_fact_error_records\") }}");
     assert_eq!(dead, malformed);
-    let facts = assert_exactly_once(&p, "sales_fact", "transaction_id")
-        + assert_exactly_once(&p, "inventory_fact", "event_id");
+    let facts = p.assert_exactly_once("sales_fact", "transaction_id")
+        + p.assert_exactly_once("inventory_fact", "event_id");
     assert_eq!(facts + malformed, 20000);
     // Each dead letter keeps the payload and says why.
     assert_eq!(
-        count(
-            &p,
-            "SELECT count(*) FROM {{ ref(\"sales_fact_error_records\") }} WHERE payloadBytes IS NULL OR errorMessage IS NULL OR errorMessage = ''"
+        p.count("SELECT count(*) FROM {{ ref(\"sales_fact_error_records\") }} WHERE payloadBytes IS NULL OR errorMessage IS NULL OR errorMessage = ''"
         ),
         0
     );
@@ -236,7 +191,7 @@ fn generate_and_query_work_side_by_side() {
     // Sample for as long as generate runs (a slow machine takes fewer samples, not none).
     let mut seen = Vec::new();
     while generate.try_wait().unwrap().is_none() {
-        seen.push(count(&p, "SELECT count(*) FROM {{ ref(\"sales_fact\") }}"));
+        seen.push(p.count("SELECT count(*) FROM {{ ref(\"sales_fact\") }}"));
         p.ok(&["status"]);
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -250,7 +205,7 @@ fn generate_and_query_work_side_by_side() {
         seen.iter().any(|&n| n > 0) && seen.first() < seen.last(),
         "query never saw new events: {seen:?}"
     );
-    assert_exactly_once(&p, "sales_fact", "transaction_id");
+    p.assert_exactly_once("sales_fact", "transaction_id");
 }
 
 #[test]
@@ -267,7 +222,7 @@ fn a_killed_generator_loses_nothing_and_doubles_nothing() {
     std::thread::sleep(Duration::from_millis(2500));
     generate.kill().unwrap(); // SIGKILL: no chance to flush
     generate.wait().unwrap();
-    let before = assert_exactly_once(&p, "sales_fact", "transaction_id");
+    let before = p.assert_exactly_once("sales_fact", "transaction_id");
     assert!(before > 0, "nothing was sealed before the kill");
     // The next run resumes right after the last sealed event.
     let resumed = p
@@ -275,9 +230,9 @@ fn a_killed_generator_loses_nothing_and_doubles_nothing() {
         .args(&["generate", "--count", "5000", "--rate", "max"])
         .success();
     assert!(resumed.stderr.contains("Resuming"), "{}", resumed.stderr);
-    let after = assert_exactly_once(&p, "sales_fact", "transaction_id");
+    let after = p.assert_exactly_once("sales_fact", "transaction_id");
     assert!(after > before);
-    assert_exactly_once(&p, "inventory_fact", "event_id");
+    p.assert_exactly_once("inventory_fact", "event_id");
 }
 
 #[test]
@@ -411,8 +366,8 @@ fn ctrl_c_flushes_everything_and_prints_a_summary() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no summary in {stdout}"));
     assert!(total > 1000, "{stdout}");
-    let facts = assert_exactly_once(&p, "sales_fact", "transaction_id")
-        + assert_exactly_once(&p, "inventory_fact", "event_id");
+    let facts = p.assert_exactly_once("sales_fact", "transaction_id")
+        + p.assert_exactly_once("inventory_fact", "event_id");
     assert_eq!(
         facts, total,
         "every event counted in the summary is in the warehouse"
@@ -452,7 +407,7 @@ fn the_demo_prints_every_metric() {
     }
     // It ends by pointing at the dashboard, and leaves a working target behind, as it says.
     assert!(out.contains("`bqflow dashboard`"), "{out}");
-    let sales = count(&p, "SELECT count(*) FROM {{ ref(\"sales_fact\") }}");
+    let sales = p.count("SELECT count(*) FROM {{ ref(\"sales_fact\") }}");
     assert!(sales > 100, "{sales} sales after the demo");
     // A second demo starts clean instead of adding to the first.
     let again = p

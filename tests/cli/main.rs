@@ -6,4 +6,5 @@ mod dashboard;
 mod gcp;
 mod local;
 mod project_files;
+mod schema_changes;
 mod support;

@@ -72,6 +72,27 @@ impl Project {
         let out = self.ok(&["query", "--format", "csv", "--sql", sql]);
         out.lines().nth(1).unwrap_or_default().to_string()
     }
+
+    /// `scalar` for a number.
+    pub fn count(&self, sql: &str) -> u64 {
+        self.scalar(sql)
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number from {sql}"))
+    }
+
+    /// Every generated id is in the facts exactly once: as many rows as distinct ids, and the
+    /// ids are the consecutive numbers 1..=n (nothing lost in between). Returns the row count.
+    pub fn assert_exactly_once(&self, table: &str, id: &str) -> u64 {
+        let of = |what: &str| self.count(&format!("SELECT {what} FROM {{{{ ref(\"{table}\") }}}}"));
+        let rows = of("count(*)");
+        let distinct = of(&format!("count(DISTINCT {id})"));
+        let highest = of(&format!(
+            "coalesce(max(CAST(split_part({id}, '-', 2) AS BIGINT)), 0)"
+        ));
+        assert_eq!(rows, distinct, "{table}: duplicated ids");
+        assert_eq!(rows, highest, "{table}: ids missing below the highest");
+        rows
+    }
 }
 
 pub struct Run {

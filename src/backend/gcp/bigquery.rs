@@ -58,6 +58,10 @@ pub struct Field {
     pub scale: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<Field>,
+    /// What bqflow does not set (policy tags, default values, collation…), kept as the API
+    /// returned it so that patching a schema to add a column leaves the others as they were.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]

@@ -363,19 +363,22 @@ impl Gcp {
                     bq::insert_table(&self.api, p, &table_body(p, t, &labels)).await?;
                     return Ok("created".into());
                 }
+                let existing = bq::get_table(&self.api, p, &t.dataset, &t.name).await?;
                 // Keep the dimension fingerprint the rows step wrote.
-                if let Some(existing) = bq::get_table(&self.api, p, &t.dataset, &t.name).await?
-                    && let Some(rows) = existing.labels.get(ROWS_LABEL)
-                {
+                if let Some(rows) = existing.as_ref().and_then(|e| e.labels.get(ROWS_LABEL)) {
                     labels.insert(ROWS_LABEL.into(), rows.clone());
                 }
                 let body = table_body(p, t, &labels);
+                let schema = existing
+                    .as_ref()
+                    .and_then(|e| e.schema.as_ref())
+                    .map_or(body.schema.clone(), |s| Some(extended(s, t)));
                 bq::patch_table(
                     &self.api,
                     p,
                     &t.dataset,
                     &t.name,
-                    json!({ "schema": body.schema, "labels": labels, "description": t.description, "clustering": body.clustering }),
+                    json!({ "schema": schema, "labels": labels, "description": t.description, "clustering": body.clustering }),
                 )
                 .await?;
                 Ok(format!("updated {}", changed(change)))
@@ -750,13 +753,27 @@ impl Gcp {
 
 fn changed(change: &Change) -> String {
     match &change.action {
-        Action::Update(fields) => fields
-            .iter()
-            .map(|f| f.field)
-            .collect::<Vec<_>>()
-            .join(", "),
+        Action::Update(fields) => {
+            let mut names: Vec<&str> = fields.iter().map(|f| f.field).collect();
+            names.dedup();
+            names.join(", ")
+        }
         _ => String::new(),
     }
+}
+
+/// The table's schema as it is, with the spec's new columns after it. BigQuery accepts a
+/// patched schema that keeps every existing field in its place and appends NULLABLE ones; the
+/// plan (`plan/columns.rs`) only lets such a change through. Order in the spec does not matter
+/// to the loaders, which write by name.
+fn extended(existing: &bq::Schema, t: &TableDef) -> bq::Schema {
+    let mut fields = existing.fields.clone();
+    for c in &t.columns {
+        if !fields.iter().any(|f| f.name == c.name) {
+            fields.push(field(c));
+        }
+    }
+    bq::Schema { fields }
 }
 
 fn has_writer(ds: &bq::Dataset, agent: &str) -> bool {
@@ -908,6 +925,7 @@ fn field(c: &ColumnDef) -> Field {
         precision,
         scale,
         fields: c.fields.iter().map(field).collect(),
+        other: Default::default(),
     }
 }
 

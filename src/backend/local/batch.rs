@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::loader::{self, Budget};
 use super::warehouse::{META, Warehouse};
-use super::{Local, READ_LOAD_BUDGET, run_query, sinks, use_dataset};
+use super::{Local, run_query, use_dataset};
 use crate::backend::{BatchAnswer, BatchQuery, Pulse};
 use crate::plan::Plan;
 
@@ -20,8 +19,7 @@ impl Local {
         wait: Duration,
     ) -> Result<BatchAnswer> {
         let wh = Warehouse::open_within(&self.root, false, wait)?;
-        let load =
-            loader::load_pending(&wh, &self.root, &sinks(plan), Budget::For(READ_LOAD_BUDGET))?;
+        let load = self.load(&wh, plan)?;
         use_dataset(&wh, plan)?;
         let results = queries
             .iter()

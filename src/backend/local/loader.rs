@@ -17,9 +17,10 @@ use duckdb::types::{TimeUnit, Value};
 
 use super::cursor;
 use super::record::{Cell, RowSchema};
+use super::shape;
 use super::topic_log::{Segment, TopicLog};
 use super::warehouse::{META, Warehouse};
-use crate::plan::PipelineDef;
+use crate::plan::{ColumnDef, PipelineDef};
 
 /// One transaction loads segments until it holds this many records (or 32 segments): large
 /// enough to amortise the commit, small enough (~0.2 s) that a bounded load can stop soon.
@@ -44,16 +45,31 @@ pub enum Budget {
 
 pub struct PipelineSink {
     pub def: PipelineDef,
+    /// The table's columns as the spec declares them; rows are appended by these names.
+    pub columns: Vec<ColumnDef>,
     pub schema: RowSchema,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
+impl PipelineSink {
+    pub fn new(def: PipelineDef, columns: Vec<ColumnDef>) -> PipelineSink {
+        let schema = RowSchema::new(&columns);
+        PipelineSink {
+            def,
+            columns,
+            schema,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct LoadReport {
     pub segments: u64,
     pub loaded: u64,
     pub dead_lettered: u64,
     /// Segments still waiting when the budget ran out.
     pub left: u64,
+    /// Pipelines not loaded because their table no longer fits the spec: one message each.
+    pub misfits: Vec<String>,
 }
 
 impl std::ops::AddAssign for LoadReport {
@@ -61,7 +77,28 @@ impl std::ops::AddAssign for LoadReport {
         self.segments += o.segments;
         self.loaded += o.loaded;
         self.dead_lettered += o.dead_lettered;
+        for m in o.misfits {
+            if !self.misfits.contains(&m) {
+                self.misfits.push(m);
+            }
+        }
     }
+}
+
+/// Why a pipeline's table cannot take its events, or None when it can (`shape.rs`).
+fn misfit(wh: &Warehouse, sink: &PipelineSink) -> Result<Option<String>> {
+    let def = &sink.def;
+    let actual = shape::actual(wh, &def.dataset, &def.table)?;
+    let reasons = shape::misfits(&actual, &sink.columns);
+    Ok((!reasons.is_empty()).then(|| {
+        format!(
+            "not loading topic `{}` into `{}.{}`: the table no longer fits the spec ({}); its events wait in the topic until it does (see `bqflow plan`)",
+            def.topic,
+            def.dataset,
+            def.table,
+            reasons.join("; ")
+        )
+    }))
 }
 
 /// Loads pending segments of every pipeline, one transaction per pipeline in turn (so a
@@ -74,11 +111,16 @@ pub fn load_pending(
     budget: Budget,
 ) -> Result<LoadReport> {
     let started = Instant::now();
+    let mut total = LoadReport::default();
     let mut queues = Vec::new();
     for sink in sinks {
         let Ok(log) = TopicLog::open(root, &sink.def.topic) else {
             continue;
         };
+        if let Some(why) = misfit(wh, sink)? {
+            total.misfits.push(why);
+            continue;
+        }
         log.remove_stale_temps();
         let consumed = consumed_by(wh, &sink.def.subscription)?;
         let pending: VecDeque<String> = log
@@ -88,7 +130,6 @@ pub fn load_pending(
             .collect();
         queues.push((sink, log, pending));
     }
-    let mut total = LoadReport::default();
     let spent = || match budget {
         Budget::Everything => false,
         Budget::For(limit) => started.elapsed() >= limit,
@@ -156,7 +197,10 @@ fn load_batch(
     let now_us = chrono::Utc::now().timestamp_micros();
     let mut cursors: BTreeMap<&str, u64> = BTreeMap::new();
     {
-        let mut rows = conn.appender_to_db(&def.table, &def.dataset)?;
+        // By name: the table's column order may differ from the spec's (a column added later
+        // goes last), and appending by position would put one column's values in another.
+        let names: Vec<&str> = sink.columns.iter().map(|c| c.name.as_str()).collect();
+        let mut rows = conn.appender_with_columns_to_db(&def.table, &def.dataset, &names)?;
         let mut dead = conn.appender_with_columns_to_db(
             &def.dead_letter_table,
             &def.dataset,
@@ -315,10 +359,7 @@ mod tests {
             machine_type: None,
             flex_template: None,
         };
-        let sinks = [PipelineSink {
-            def,
-            schema: RowSchema::new(&[]),
-        }];
+        let sinks = [PipelineSink::new(def, vec![])];
         prune_consumed(&wh, root.path(), &sinks).unwrap();
         let left = consumed_by(&wh, "s").unwrap();
         assert!(
@@ -342,8 +383,8 @@ mod bounded_tests {
     use crate::plan::ColumnDef;
 
     fn sink(topic: &str, table: &str) -> PipelineSink {
-        PipelineSink {
-            def: PipelineDef {
+        PipelineSink::new(
+            PipelineDef {
                 name: format!("{table}-ingest"),
                 subscription: format!("{topic}-sub"),
                 topic: topic.into(),
@@ -355,7 +396,7 @@ mod bounded_tests {
                 machine_type: None,
                 flex_template: None,
             },
-            schema: RowSchema::new(&[ColumnDef {
+            vec![ColumnDef {
                 name: "id".into(),
                 bigquery_type: "STRING".into(),
                 duckdb_type: "VARCHAR".into(),
@@ -363,8 +404,8 @@ mod bounded_tests {
                 repeated: false,
                 description: None,
                 fields: vec![],
-            }]),
-        }
+            }],
+        )
     }
 
     /// A load with its budget spent stops after one transaction per pipeline, says how much is

@@ -9,6 +9,7 @@ pub mod loader;
 pub mod provision;
 pub mod publish;
 pub mod record;
+pub mod shape;
 pub mod topic_log;
 pub mod warehouse;
 
@@ -28,7 +29,6 @@ use loader::{Budget, PipelineSink};
 
 /// How long a reading command loads pending segments before it answers.
 const READ_LOAD_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
-use record::RowSchema;
 use topic_log::TopicLog;
 use warehouse::{META, Warehouse};
 
@@ -157,6 +157,10 @@ impl Local {
                 report.left
             );
         }
+        // A reader still answers from what is loaded; the events are kept for later.
+        for why in &report.misfits {
+            tracing::warn!("{why}");
+        }
         Ok(report)
     }
 
@@ -168,6 +172,10 @@ impl Local {
             let wh = self.open(false)?;
             let report = loader::load_pending(&wh, &self.root, &sinks, Budget::For(loader::HOLD))?;
             drop(wh);
+            // Counting needs every event in its table.
+            if !report.misfits.is_empty() {
+                anyhow::bail!("{}", report.misfits.join("\n"));
+            }
             if report.left == 0 {
                 return Ok(());
             }
@@ -274,10 +282,7 @@ pub fn sinks(plan: &Plan) -> Vec<PipelineSink> {
                     }
                     _ => None,
                 })?;
-                Some(PipelineSink {
-                    def: p.clone(),
-                    schema: RowSchema::new(&table.columns),
-                })
+                Some(PipelineSink::new(p.clone(), table.columns.clone()))
             }
             _ => None,
         })

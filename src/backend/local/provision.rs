@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use duckdb::OptionalExt;
 
 use super::record::RowSchema;
+use super::shape;
 use super::topic_log::TopicLog;
 use super::warehouse::{META, Warehouse};
 use crate::generate::{Model, dimensions};
@@ -87,7 +88,15 @@ fn physically_exists(wh: &Warehouse, root: &Path, r: &Resource) -> Result<Option
 }
 
 pub fn observe(wh: &Warehouse, root: &Path, r: &Resource) -> Result<Observed> {
-    let fields = recorded(wh, r)?;
+    let mut fields = recorded(wh, r)?;
+    // A table's columns are what the warehouse has, whatever bqflow last recorded: someone may
+    // have altered it, and the loader writes into what is there.
+    if let (Desired::Table(t), Some(fields)) = (&r.desired, fields.as_mut()) {
+        let actual = shape::actual(wh, &t.dataset, &t.name)?;
+        if !actual.is_empty() {
+            fields.insert("columns", shape::columns_as_planned(&actual, t));
+        }
+    }
     Ok(match (physically_exists(wh, root, r)?, fields) {
         (Some(false), _) | (None, None) => Observed::Missing,
         (_, Some(fields)) => Observed::Present {
@@ -167,15 +176,10 @@ pub fn create_table_sql(t: &TableDef) -> String {
 }
 
 fn add_missing_columns(wh: &Warehouse, t: &TableDef) -> Result<Vec<String>> {
-    let mut stmt = wh
-        .conn
-        .prepare("SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?")?;
-    let existing: Vec<String> = stmt
-        .query_map([t.dataset.as_str(), t.name.as_str()], |row| row.get(0))?
-        .collect::<Result<_, _>>()?;
+    let existing = shape::actual(wh, &t.dataset, &t.name)?;
     let mut added = Vec::new();
     for c in &t.columns {
-        if !existing.contains(&c.name) {
+        if !existing.iter().any(|a| a.name == c.name) {
             wh.conn.execute_batch(&format!(
                 "ALTER TABLE {} ADD COLUMN {}",
                 relation(&t.dataset, &t.name),
@@ -214,28 +218,19 @@ fn load_dimension(wh: &Warehouse, rows: &crate::plan::RowsDef) -> Result<usize> 
     })
 }
 
-/// The table's actual columns (name, DuckDB type, nullability), in order.
+/// The table's actual columns, as the row parser needs them.
 fn table_columns(wh: &Warehouse, rows: &crate::plan::RowsDef) -> Result<Option<Vec<ColumnDef>>> {
-    let mut stmt = wh.conn.prepare(
-        "SELECT column_name, data_type, is_nullable FROM information_schema.columns
-         WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
-    )?;
-    let columns: Vec<ColumnDef> = stmt
-        .query_map([rows.dataset.as_str(), rows.table.as_str()], |row| {
-            Ok(ColumnDef {
-                name: row.get(0)?,
-                bigquery_type: String::new(),
-                duckdb_type: row.get(1)?,
-                required: row.get::<_, String>(2)? == "NO",
-                repeated: false,
-                description: None,
-                fields: vec![],
-            })
-        })?
-        .collect::<Result<_, _>>()?;
-    Ok(if columns.is_empty() {
-        None
-    } else {
-        Some(columns)
-    })
+    let columns: Vec<ColumnDef> = shape::actual(wh, &rows.dataset, &rows.table)?
+        .into_iter()
+        .map(|a| ColumnDef {
+            name: a.name,
+            bigquery_type: String::new(),
+            duckdb_type: a.duckdb_type,
+            required: !a.nullable,
+            repeated: false,
+            description: None,
+            fields: vec![],
+        })
+        .collect();
+    Ok((!columns.is_empty()).then_some(columns))
 }

@@ -238,9 +238,13 @@ fn load_loop(
             match Warehouse::open_within(root, false, OPEN_WAIT) {
                 Ok(wh) => {
                     match loader::load_pending(&wh, root, sinks, Budget::For(loader::HOLD)) {
+                        Ok(report) if !report.misfits.is_empty() => {
+                            fail(failure, anyhow::anyhow!("{}", report.misfits.join("\n")));
+                            return total;
+                        }
                         Ok(report) => {
-                            total += report;
                             backlog = report.left > 0;
+                            total += report;
                         }
                         Err(e) => {
                             fail(failure, e.context("loading into the local warehouse"));

@@ -217,6 +217,60 @@ fn a_changed_view_is_planned_and_applied() {
     c.fakes.assert_no_violations();
 }
 
+/// Columns are compared by name: two that trade places in the spec are no change, and a new
+/// NULLABLE one declared in the middle is appended to the table's own schema by one patch.
+#[test]
+fn a_new_nullable_column_is_patched_in_and_column_order_is_no_change() {
+    let c = cloud();
+    c.ok(&["up"]);
+    c.project.edit(
+        "project.yaml",
+        "      - { name: product_id, type: STRING, mode: REQUIRED }\n      - { name: timestamp, type: TIMESTAMP, mode: REQUIRED }\n      - { name: quantity, type: INT64, mode: REQUIRED }\n",
+        "      - { name: timestamp, type: TIMESTAMP, mode: REQUIRED }\n      - { name: product_id, type: STRING, mode: REQUIRED }\n      - { name: coupon, type: STRING }\n      - { name: quantity, type: INT64, mode: REQUIRED }\n",
+    );
+    let plan = c.run().args(&["plan"]).code(3).stdout;
+    assert!(
+        plan.contains("~ update        table retail_dw.sales_fact")
+            && plan.contains("column: (none) → coupon STRING")
+            && !plan.contains("product_id STRING REQUIRED →"),
+        "{plan}"
+    );
+    c.fakes.clear_log();
+    c.ok(&["up"]);
+    let writes = c.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(writes[0].starts_with("PATCH bigquery"), "{writes:?}");
+    let table = get_json(&table_url(&c, "sales_fact"));
+    let names: Vec<&str> = table["schema"]["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "transaction_id",
+            "product_id",
+            "timestamp",
+            "quantity",
+            "unit_price",
+            "store_id",
+            "coupon"
+        ]
+    );
+    c.run().args(&["plan"]).code(0);
+    c.fakes.assert_no_violations();
+}
+
+fn get_json(url: &str) -> serde_json::Value {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+}
+
 /// One REST call the way a colleague's script or console click would make it, past bqflow.
 fn call(method: reqwest::Method, url: &str, body: Option<serde_json::Value>) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread()

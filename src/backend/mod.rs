@@ -4,6 +4,7 @@
 pub mod gcp;
 #[cfg(feature = "duckdb")]
 pub mod local;
+pub mod lock;
 
 use anyhow::Result;
 
@@ -16,6 +17,12 @@ use crate::spec::Project;
 use crate::sql::params::ParamValue;
 use crate::sql::{Dialect, Rendered};
 use crate::ui::Ui;
+
+pub use lock::GENERATE_LOCK;
+
+/// Marks a local target `bqflow demo` provisioned, so the next demo may start it afresh.
+/// Without it the data is the user's (`up` and `generate` by hand), and the demo asks first.
+pub const DEMO_MARK: &str = "made-by-demo";
 
 pub enum Backend {
     #[cfg(feature = "duckdb")]
@@ -75,6 +82,12 @@ pub struct Pulse {
     pub last_minute: Option<u64>,
     /// Topic segments still waiting to be loaded (local target).
     pub backlog: Option<u64>,
+}
+
+/// What teardown will delete, by kind, and what it will leave alone: shown before it starts.
+pub struct Doomed {
+    pub groups: Vec<(&'static str, Vec<String>)>,
+    pub left_alone: Vec<String>,
 }
 
 /// What teardown removed, and what it would not touch.
@@ -270,26 +283,43 @@ would process {bytes} bytes ({:.2} GB), about ${cost:.4} on demand at ${}/TiB",
     }
 
     /// Removes what this project created.
+    /// Finds what this deployment made, asks `confirm` with the list, then deletes exactly
+    /// that. `None` when `confirm` said no (nothing was touched).
     pub async fn teardown(
         &self,
         plan: &Plan,
         ui: &Ui,
         drain_timeout: std::time::Duration,
-    ) -> Result<TeardownReport> {
+        confirm: &mut dyn FnMut(&Doomed) -> bool,
+    ) -> Result<Option<TeardownReport>> {
         match self {
             #[cfg(feature = "duckdb")]
-            Backend::Local(l) => Ok(TeardownReport {
-                deleted: l.teardown(plan)?,
-                left_alone: vec![],
-                failed: vec![],
-            }),
+            Backend::Local(l) => {
+                let found = l.find(plan)?;
+                let doomed = Doomed {
+                    groups: found.groups(),
+                    left_alone: found.left_alone.clone(),
+                };
+                if !confirm(&doomed) {
+                    return Ok(None);
+                }
+                Ok(Some(l.remove(found)?))
+            }
             Backend::Gcp(g) => {
-                let r = g.teardown(plan, ui, drain_timeout).await?;
-                Ok(TeardownReport {
+                let found = g.find(plan, ui).await?;
+                let doomed = Doomed {
+                    groups: found.groups(),
+                    left_alone: found.left_alone.clone(),
+                };
+                if !confirm(&doomed) {
+                    return Ok(None);
+                }
+                let r = g.remove(found, ui, drain_timeout).await?;
+                Ok(Some(TeardownReport {
                     deleted: r.deleted,
                     left_alone: r.left_alone,
                     failed: r.failed,
-                })
+                }))
             }
         }
     }

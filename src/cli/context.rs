@@ -96,7 +96,7 @@ pub fn placement(g: &Global, project: &Project) -> Result<Placement> {
 pub fn gcp_placement(project: &Project, target: &GcpTarget, id: String) -> GcpPlacement {
     GcpPlacement {
         temp_bucket: target.temp_bucket.as_ref().map_or_else(
-            || plan::default_temp_bucket(&id, &project.spec.name),
+            || plan::default_temp_bucket(&id, &project.deployment()),
             |b| b.value.clone(),
         ),
         project: id,

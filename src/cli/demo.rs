@@ -24,8 +24,11 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 8)]
     pub rows: usize,
     /// Keep what an earlier run left in the local target (default: start clean).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "reset")]
     pub keep: bool,
+    /// Start clean even when the local target holds data a demo did not make.
+    #[arg(long)]
+    pub reset: bool,
 }
 
 pub fn run(ui: &Ui, g: &Global, args: DemoArgs) -> Result<u8> {
@@ -34,18 +37,42 @@ pub fn run(ui: &Ui, g: &Global, args: DemoArgs) -> Result<u8> {
         ..g.clone()
     };
     let ctx = context::load(&g)?;
+    let mark = ctx.backend.state_dir().join(crate::backend::DEMO_MARK);
     if !args.keep && block_on(ctx.backend.any_present(&ctx.plan))? {
-        ui.note(format!(
-            "Resetting the {} (pass --keep to add to it).",
-            ctx.backend.location()
-        ));
-        block_on(
-            ctx.backend
-                .teardown(&ctx.plan, ui, std::time::Duration::ZERO),
-        )?;
+        let ours = mark.exists();
+        let reset = ours
+            || args.reset
+            || ui.confirm(&format!(
+                "The {} holds data that `bqflow demo` did not make. Delete it and start clean? (no: add to it)",
+                ctx.backend.location()
+            ));
+        if reset {
+            ui.note(format!(
+                "Resetting the {} (pass --keep to add to it).",
+                ctx.backend.location()
+            ));
+            let _lock = crate::backend::lock::teardown(&ctx.backend.state_dir())?;
+            block_on(
+                ctx.backend
+                    .teardown(&ctx.plan, ui, std::time::Duration::ZERO, &mut |_| true),
+            )?;
+        } else if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+            return Err(crate::error::Error::usage(format!(
+                "the {} already holds data that `bqflow demo` did not make: pass --keep to add to it, or --reset to delete it first",
+                ctx.backend.location()
+            )));
+        }
     }
     ui.note(ui.bold("1/3 Provisioning topics, pipelines, dataset, tables and views"));
+    let fresh = !block_on(ctx.backend.any_present(&ctx.plan))?;
     super::up::run(ui, &g, super::up::UpArgs {})?;
+    if fresh {
+        std::fs::write(
+            &mark,
+            "bqflow demo provisioned this target; the next demo resets it\n",
+        )
+        .map_err(anyhow::Error::from)?;
+    }
 
     let speed = SIMULATED_DAY.as_secs_f64() / args.duration.as_secs_f64().max(0.1);
     ui.note(ui.bold(&format!(

@@ -212,7 +212,10 @@ pub fn run(ui: &Ui, g: &Global, args: GenerateArgs) -> Result<u8> {
                     ctx.project.file.display()
                 )));
             };
-            _lock = lock_generator(&ctx.backend.state_dir(), g.target == super::Target::Gcp)?;
+            _lock = crate::backend::lock::generator(
+                &ctx.backend.state_dir(),
+                g.target == super::Target::Gcp,
+            )?;
             let topics = [streams.sales.as_str(), streams.inventory.as_str()];
             let (sink, resume) = block_on(ctx.backend.sink(&ctx.plan, topics, &producer))?;
             opts.resume_after = resume;
@@ -221,6 +224,10 @@ pub fn run(ui: &Ui, g: &Global, args: GenerateArgs) -> Result<u8> {
                     "Resuming the simulated day after event #{after} (already delivered)."
                 ));
             }
+            ui.note(format!(
+                "Generating into topics {} and {}; Ctrl-C stops after delivering what is in flight.",
+                topics[0], topics[1]
+            ));
             sink
         }
     };
@@ -275,34 +282,4 @@ pub fn run(ui: &Ui, g: &Global, args: GenerateArgs) -> Result<u8> {
         println!("{out}")
     }
     Ok(if summary.interrupted { 130 } else { 0 })
-}
-
-/// One generator per local target at a time: two would resume from the same point and
-/// publish the same events twice.
-/// The lock lives in the target's state folder; `create` makes it (the gcp target's folder
-/// holds only local bookkeeping, the local target's is made by `up`).
-fn lock_generator(dir: &std::path::Path, create: bool) -> Result<Option<std::fs::File>> {
-    if create {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Runtime(anyhow::anyhow!("creating {}: {e}", dir.display())))?;
-    }
-    if !dir.is_dir() {
-        return Ok(None);
-    }
-    let path = dir.join("generate.lock");
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(anyhow::Error::from)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(file)),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::usage(format!(
-            "another `bqflow generate` is writing to {} (lock {}); stop it first",
-            dir.display(),
-            path.display()
-        ))),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::Runtime(e.into())),
-    }
 }

@@ -1,10 +1,11 @@
-//! `bqflow teardown`: delete what this project created, and nothing else. Asks before deleting
-//! data unless --yes.
+//! `bqflow teardown`: delete what this deployment created, and nothing else. Lists it by kind
+//! and asks before deleting unless --yes; refuses while a `generate` is running.
 
 use clap::Args;
 
 use super::Global;
 use super::context::{self, block_on};
+use crate::backend::{Doomed, TeardownReport};
 use crate::error::{Error, Result};
 use crate::ui::Ui;
 
@@ -20,6 +21,8 @@ pub struct TeardownArgs {
 
 pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
     let ctx = context::load(g)?;
+    // Held to the end: a running `generate` makes teardown refuse, and none can start.
+    let _lock = crate::backend::lock::teardown(&ctx.backend.state_dir())?;
     if !block_on(ctx.backend.any_present(&ctx.plan))? {
         ui.note(format!(
             "Nothing of project `{}` exists on the {}.",
@@ -28,34 +31,54 @@ pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
         ));
         return Ok(0);
     }
-    if !args.yes {
-        let question = format!(
-            "Delete project `{}` from the {}, including dataset `{}` and all its data?",
-            ctx.project.spec.name,
-            ctx.backend.location(),
-            ctx.project.spec.dataset.name
-        );
-        if !ui.confirm(&question) {
-            return Err(Error::usage(
-                "teardown needs confirmation: answer `y` on a terminal, or pass --yes",
-            ));
+    let location = ctx.backend.location();
+    let mut confirm = |doomed: &Doomed| {
+        if args.yes {
+            return true;
         }
+        eprintln!("Teardown will delete from the {location}:");
+        for (kind, items) in &doomed.groups {
+            eprintln!("  {kind} ({}):", items.len());
+            for item in items {
+                eprintln!("    {item}");
+            }
+        }
+        for kept in &doomed.left_alone {
+            eprintln!("  and leave alone {kept}");
+        }
+        ui.confirm("Delete all of the above?")
+    };
+    let Some(report) =
+        block_on(
+            ctx.backend
+                .teardown(&ctx.plan, ui, args.drain_timeout, &mut confirm),
+        )?
+    else {
+        return Err(Error::usage(
+            "teardown needs confirmation: answer `y` on a terminal, or pass --yes",
+        ));
+    };
+    report.print(ui)
+}
+
+impl TeardownReport {
+    /// One line per deletion, per thing left alone, per failure; exit 1 when any failed.
+    pub fn print(&self, ui: &Ui) -> Result<u8> {
+        for removed in &self.deleted {
+            println!("{} deleted {removed}", ui.green("✓"));
+        }
+        for kept in &self.left_alone {
+            println!("{} left alone {kept}", ui.yellow("-"));
+        }
+        for failed in &self.failed {
+            println!("{} {failed}", ui.red("✗"));
+        }
+        if !self.failed.is_empty() {
+            return Err(Error::Runtime(anyhow::anyhow!(
+                "teardown did not finish ({} problems above); run `bqflow teardown` again to finish",
+                self.failed.len()
+            )));
+        }
+        Ok(0)
     }
-    let report = block_on(ctx.backend.teardown(&ctx.plan, ui, args.drain_timeout))?;
-    for removed in &report.deleted {
-        println!("{} deleted {removed}", ui.green("✓"));
-    }
-    for kept in &report.left_alone {
-        println!("{} left alone {kept}", ui.yellow("-"));
-    }
-    for failed in &report.failed {
-        println!("{} {failed}", ui.red("✗"));
-    }
-    if !report.failed.is_empty() {
-        return Err(Error::Runtime(anyhow::anyhow!(
-            "teardown did not finish ({} problems above); run `bqflow teardown` again to finish",
-            report.failed.len()
-        )));
-    }
-    Ok(0)
 }

@@ -11,8 +11,10 @@ use crate::spec::located::Text;
 use crate::spec::types::{self, Mode, Via};
 use crate::sql::{Dialect, Renderer};
 
-/// Label keys every bqflow resource carries; `teardown` deletes only what carries both.
+/// Label keys every bqflow resource carries; `teardown` deletes only what carries this
+/// deployment's (docs/ownership.md).
 pub const PROJECT_LABEL: &str = "bqflow-project";
+pub const DEPLOYMENT_LABEL: &str = "bqflow-deployment";
 pub const MANAGED_BY_LABEL: &str = "managed-by";
 pub const MANAGED_BY: &str = "bqflow";
 
@@ -22,6 +24,7 @@ const DEFAULT_ACK_DEADLINE: Duration = Duration::from_secs(10);
 pub fn ownership_labels(project: &Project) -> Labels {
     let mut labels = Labels::new();
     labels.insert(PROJECT_LABEL.into(), project.spec.name.value.clone());
+    labels.insert(DEPLOYMENT_LABEL.into(), project.deployment());
     labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
     labels
 }

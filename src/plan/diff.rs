@@ -170,9 +170,31 @@ fn shown(value: &str) -> String {
     }
 }
 
+/// Of two label lists (`k=v,k=v`), only the entries that differ.
+fn label_difference(from: &str, to: &str) -> (String, String) {
+    let split = |s: &str| -> Vec<String> {
+        s.split(',')
+            .filter(|e| !e.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let (a, b) = (split(from), split(to));
+    let only = |x: &[String], y: &[String]| {
+        x.iter()
+            .filter(|e| !y.contains(e))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    (only(&a, &b), only(&b, &a))
+}
+
 fn write_fields(out: &mut String, changes: &[FieldChange], verbose: bool) {
     for c in changes {
-        if verbose && c.field == "sql" {
+        if c.field == "labels" {
+            let (from, to) = label_difference(&c.from, &c.to);
+            let _ = writeln!(out, "      labels: {} → {}", shown(&from), shown(&to));
+        } else if verbose && c.field == "sql" {
             let _ = writeln!(out, "      {}:", c.field);
             for line in line_diff(&c.from, &c.to) {
                 let _ = writeln!(out, "        {line}");

@@ -95,19 +95,40 @@ pub struct GcpPlacement {
     pub service_account: Option<String>,
 }
 
-/// `<project>-<name>-tmp`, or a hashed name when that exceeds the 63 characters a bucket
-/// name may have. Bucket names are global, hence the project id in it.
-pub fn default_temp_bucket(gcp_project: &str, spec_name: &str) -> String {
-    let plain = format!("{gcp_project}-{spec_name}-tmp")
-        .replace(':', "-")
-        .replace('.', "-");
+/// FNV-1a: a hash that is stable across versions and platforms (unlike std's hasher), for
+/// names and labels derived from text.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Which deployment of a spec something belongs to. Two copies of one spec in one GCP project
+/// (dev and staging, `dataset: retail_${BQFLOW_ENV}`) must differ in their dataset (it holds
+/// their tables), so the spec name and the dataset name tell them apart. The value is a valid
+/// label value (lowercase, at most 63 characters): the dataset, readable, and a hash of both
+/// names, so that `Retail_Dev` and `retail_dev`, or two spec names, never collide. See
+/// docs/ownership.md.
+pub fn deployment_id(spec_name: &str, dataset: &str) -> String {
+    let readable: String = dataset
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(50)
+        .collect();
+    let hash = fnv1a(format!("{spec_name}/{dataset}").as_bytes()) as u32;
+    format!("{readable}-{hash:08x}")
+}
+
+/// `<project>-<deployment>-tmp`, or a hashed name when that exceeds the 63 characters a bucket
+/// name may have. Bucket names are global, hence the project id in it; each deployment has its
+/// own, so tearing one down never empties another's.
+pub fn default_temp_bucket(gcp_project: &str, deployment: &str) -> String {
+    let plain = format!("{gcp_project}-{deployment}-tmp").replace([':', '.', '_'], "-");
     if plain.len() <= 63 {
         return plain;
     }
-    let hash = plain.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("bqflow-{spec_name}-{hash:016x}")
+    format!("bqflow-{:016x}-tmp", fnv1a(plain.as_bytes()))
 }
 
 /// The Dataflow temp bucket (gcp only).
@@ -411,5 +432,28 @@ impl Plan {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod deployment_tests {
+    use super::*;
+
+    #[test]
+    fn copies_of_a_spec_in_different_datasets_are_different_deployments() {
+        let dev = deployment_id("blackfriday", "retail_dev");
+        let staging = deployment_id("blackfriday", "retail_staging");
+        assert_ne!(dev, staging);
+        assert!(dev.starts_with("retail-dev-"), "{dev}");
+        assert_ne!(dev, deployment_id("blackfriday", "Retail_Dev"));
+        assert_ne!(dev, deployment_id("cybermonday", "retail_dev"));
+        for id in [&dev, &deployment_id("x", &"d".repeat(1024))] {
+            assert!(crate::spec::names::label_value(id).is_ok(), "{id}");
+        }
+        assert_ne!(
+            default_temp_bucket("proj", &dev),
+            default_temp_bucket("proj", &staging)
+        );
+        assert!(default_temp_bucket(&"p".repeat(40), &dev).len() <= 63);
     }
 }

@@ -61,7 +61,11 @@ pub const GCP_REGIONS: &[&str] = &[
 ];
 
 /// Labels bqflow sets itself; a spec may not override them.
-pub const RESERVED_LABELS: &[&str] = &["bqflow-project", "managed-by"];
+pub const RESERVED_LABELS: &[&str] = &[
+    crate::plan::build::PROJECT_LABEL,
+    crate::plan::build::DEPLOYMENT_LABEL,
+    crate::plan::build::MANAGED_BY_LABEL,
+];
 
 struct Checker<'a> {
     file: &'a Path,

@@ -271,6 +271,51 @@ fn get_json(url: &str) -> serde_json::Value {
     rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
 }
 
+/// dev and staging from one spec in one GCP project: each is its own deployment (its own
+/// label, job names, temp bucket and ledger), and tearing one down leaves the other whole.
+#[test]
+fn two_deployments_of_one_spec_tear_down_apart() {
+    let c = cloud();
+    let yaml = c
+        .project
+        .read("project.yaml")
+        .replace("sales-events", "sales-events-${BQFLOW_ENV}")
+        .replace("inventory-events", "inventory-events-${BQFLOW_ENV}")
+        .replace("  name: retail_dw", "  name: retail_${BQFLOW_ENV}");
+    c.project.write("project.yaml", &yaml);
+    let env = |e: &str| c.run().env("BQFLOW_ENV", e);
+    env("dev").args(&["up"]).success();
+    env("staging").args(&["up"]).success();
+    assert_eq!(c.active_jobs(), 4);
+    env("dev")
+        .args(&["generate", "--count", "200", "--rate", "max"])
+        .success();
+    env("staging")
+        .args(&["generate", "--count", "300", "--rate", "max"])
+        .success();
+
+    let out = env("dev").args(&["teardown", "--yes"]).success().stdout;
+    assert!(out.contains("deleted dataset retail_dev"), "{out}");
+    assert!(
+        !out.contains("staging"),
+        "dev's teardown touched staging:\n{out}"
+    );
+    assert_eq!(c.active_jobs(), 2, "staging's jobs must still run");
+    assert!(c.fakes.topic("sales-events-dev").is_none());
+    assert!(c.fakes.topic("sales-events-staging").is_some());
+    // Staging is whole: every resource as applied (jobs and temp bucket included), and its
+    // ledger still knows what it published.
+    env("staging").args(&["plan"]).code(0);
+    assert!(c.fakes.wait_delivered(Duration::from_secs(60)));
+    let verify = env("staging").args(&["verify", "--wait", "30s"]).success();
+    assert!(
+        verify.stdout.contains("retail_staging.sales_fact"),
+        "{}",
+        verify.stdout
+    );
+    c.fakes.assert_no_violations();
+}
+
 /// One REST call the way a colleague's script or console click would make it, past bqflow.
 fn call(method: reqwest::Method, url: &str, body: Option<serde_json::Value>) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -319,9 +364,21 @@ fn teardown_keeps_a_dataset_that_also_holds_someone_elses_table() {
     let status = call(reqwest::Method::POST, &table_url(&c, ""), Some(notes));
     assert_eq!(status, 200);
 
+    // A routine of someone else's there too: a dataset never goes with what bqflow did not make.
+    let routine = serde_json::json!({
+        "query": "CREATE FUNCTION retail_dw.plus_one(x INT64) AS (x + 1)",
+        "useLegacySql": false,
+    });
+    let queries = format!(
+        "{}/bigquery/v2/projects/{}/queries",
+        c.fakes.proxy_url("bigquery"),
+        c.id
+    );
+    assert_eq!(call(reqwest::Method::POST, &queries, Some(routine)), 200);
+
     let out = c.ok(&["teardown", "--yes"]);
     assert!(
-        out.contains("left alone dataset retail_dw: also holds 1 table or view that bqflow did not create (analyst_notes)"),
+        out.contains("left alone dataset retail_dw: also holds 1 table or view (analyst_notes), 1 routine (plus_one) that bqflow did not create"),
         "{out}"
     );
     assert!(out.contains("deleted table retail_dw.sales_fact"), "{out}");
@@ -339,7 +396,7 @@ fn teardown_keeps_a_dataset_that_also_holds_someone_elses_table() {
         404
     );
 
-    // Once the colleague's table is gone, teardown finishes with the dataset.
+    // Once the colleague's table and routine are gone, teardown finishes with the dataset.
     assert_eq!(
         call(
             reqwest::Method::DELETE,
@@ -348,6 +405,12 @@ fn teardown_keeps_a_dataset_that_also_holds_someone_elses_table() {
         ),
         204
     );
+    let routine_url = format!(
+        "{}/bigquery/v2/projects/{}/datasets/retail_dw/routines/plus_one",
+        c.fakes.proxy_url("bigquery"),
+        c.id
+    );
+    assert_eq!(call(reqwest::Method::DELETE, &routine_url, None), 204);
     let out = c.ok(&["teardown", "--yes"]);
     assert!(out.contains("deleted dataset retail_dw"), "{out}");
     c.fakes.assert_no_violations();

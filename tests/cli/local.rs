@@ -239,19 +239,13 @@ fn a_killed_generator_loses_nothing_and_doubles_nothing() {
 fn a_second_generator_on_the_same_target_is_refused() {
     let p = Project::example();
     p.ok(&["up"]);
-    let mut first = Command::new(bin())
-        .current_dir(p.path())
-        .args(["generate", "--rate", "100", "--duration", "4s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(1000));
+    let mut first = p.run().args(&["generate", "--rate", "100"]).spawn();
+    first.wait_for_stderr("Generating into", Duration::from_secs(60));
     p.run()
         .args(&["generate", "--count", "10"])
         .code(2)
         .stderr_has(&["another `bqflow generate`"]);
-    assert!(first.wait().unwrap().success());
+    assert_eq!(first.interrupt().code, 130);
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod browser;
 mod dashboard;
 mod gcp;
 mod local;
+mod ownership;
 mod project_files;
 mod schema_changes;
 mod support;

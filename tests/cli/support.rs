@@ -1,6 +1,6 @@
 //! A fluent builder that runs the real `bqflow` binary in a scratch copy of the example project.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
@@ -184,6 +184,7 @@ pub struct Running {
     child: Child,
     shown: String,
     lines: Receiver<String>,
+    err_lines: Receiver<String>,
     stdout: Vec<String>,
     stderr: Arc<Mutex<String>>,
 }
@@ -207,23 +208,24 @@ impl Run {
             }
         });
         let stderr = Arc::new(Mutex::new(String::new()));
-        let mut err = child.stderr.take().expect("piped stderr");
+        let err = child.stderr.take().expect("piped stderr");
         let sink = stderr.clone();
+        let (send_err, err_lines) = channel();
         std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            let mut reader = BufReader::new(err);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                let text = String::from_utf8_lossy(&line).into_owned();
+                sink.lock().unwrap().push_str(&text);
+                let _ = send_err.send(text);
+                line.clear();
             }
         });
         Running {
             child,
             shown: self.shown.join(" "),
             lines,
+            err_lines,
             stdout: Vec::new(),
             stderr,
         }
@@ -253,6 +255,23 @@ impl Running {
                     "`bqflow {}` ended without printing `{needle}`\nstdout: {}\nstderr: {}",
                     self.shown,
                     self.stdout.join("\n"),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Waits for a line of stderr containing `needle` (a note such as "Generating into").
+    pub fn wait_for_stderr(&mut self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.err_lines.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(_) => panic!(
+                    "`bqflow {}` printed no stderr line with `{needle}` within {timeout:?}\nstderr: {}",
+                    self.shown,
                     self.stderr()
                 ),
             }

@@ -233,6 +233,48 @@ pub async fn list_tables(
         .collect())
 }
 
+/// A dataset's routines (`routines.list`): ids. bqflow makes none.
+pub async fn list_routines(
+    api: &Api,
+    project: &str,
+    dataset: &str,
+) -> Result<Vec<String>, ApiError> {
+    list_ids(
+        api,
+        project,
+        dataset,
+        "routines",
+        "/routineReference/routineId",
+    )
+    .await
+}
+
+/// A dataset's BigQuery ML models (`models.list`): ids. bqflow makes none.
+pub async fn list_models(api: &Api, project: &str, dataset: &str) -> Result<Vec<String>, ApiError> {
+    list_ids(api, project, dataset, "models", "/modelReference/modelId").await
+}
+
+async fn list_ids(
+    api: &Api,
+    project: &str,
+    dataset: &str,
+    collection: &str,
+    id: &str,
+) -> Result<Vec<String>, ApiError> {
+    let req = Request::new(
+        Service::BigQuery,
+        Method::GET,
+        format!("{}/{collection}", dataset_path(project, dataset)),
+    )
+    .query("maxResults", "1000");
+    Ok(api
+        .list(&req, collection)
+        .await?
+        .iter()
+        .filter_map(|r| r.pointer(id)?.as_str().map(String::from))
+        .collect())
+}
+
 pub async fn get_table(
     api: &Api,
     project: &str,

@@ -21,7 +21,7 @@ use futures_util::stream::{self, StreamExt};
 
 use super::{PipelineReport, StatusReport, TableReport};
 use crate::error::UserInput;
-use crate::plan::build::{MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL};
+use crate::plan::build::{DEPLOYMENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL};
 use crate::plan::dag::{self, Outcome, Progress, Step};
 use crate::plan::diff::{Change, Observed};
 use crate::plan::{Desired, GcpPlacement, Labels, Plan, ResourceId};
@@ -48,6 +48,8 @@ pub struct Gcp {
     pub service_account: Option<String>,
     /// The spec's `name`, the value of the ownership label.
     pub spec_name: String,
+    /// This deployment's identity, in every resource's `bqflow-deployment` label.
+    pub deployment: String,
     /// The spec's dataset, where unqualified names in ad-hoc SQL resolve.
     pub dataset: String,
     /// Local state for this project: the generator's acknowledgement ledger.
@@ -88,10 +90,13 @@ impl Gcp {
             location: placement.location.clone(),
             temp_bucket: placement.temp_bucket.clone(),
             service_account: placement.service_account.clone(),
+            // Per deployment: dev's ledger and lock are not staging's.
             state_dir: project
                 .local_dir()
-                .join(format!("gcp-{}", placement.project)),
+                .join(format!("gcp-{}", placement.project))
+                .join(project.deployment()),
             spec_name: project.spec.name.value.clone(),
+            deployment: project.deployment(),
             dataset: project.spec.dataset.name.value.clone(),
             maximum_bytes_billed: target.maximum_bytes_billed.as_ref().map(|m| m.value),
             concurrency: std::env::var("BQFLOW_CONCURRENCY")
@@ -121,6 +126,7 @@ impl Gcp {
     pub fn job_labels(&self) -> Labels {
         let mut labels = Labels::new();
         labels.insert(PROJECT_LABEL.into(), self.spec_name.clone());
+        labels.insert(DEPLOYMENT_LABEL.into(), self.deployment.clone());
         labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
         labels
     }
@@ -310,7 +316,7 @@ impl Gcp {
                 Desired::Pipeline(p) => {
                     let state = match p.via {
                         Via::Dataflow => {
-                            let name = resources::job_name(&self.spec_name, &p.name);
+                            let name = self.job_name(&p.name);
                             let jobs = dataflow::list_jobs(
                                 &self.api,
                                 &self.project,

@@ -13,7 +13,7 @@ use super::pubsub;
 use super::storage;
 use super::{Gcp, ROWS_LABEL, SQL_LABEL};
 use crate::generate::{Model, dimensions};
-use crate::plan::build::{MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL};
+use crate::plan::build::{DEPLOYMENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL};
 use crate::plan::diff::{Action, Change, Observed};
 use crate::plan::{
     BucketDef, ColumnDef, DatasetDef, Desired, Fields, Labels, PipelineDef, Resource, RowsDef,
@@ -24,11 +24,6 @@ use crate::spec::types::{Granularity, Via};
 /// Google's classic template bucket for a region.
 pub fn classic_template(region: &str) -> String {
     format!("gs://dataflow-templates-{region}/latest/PubSub_Subscription_to_BigQuery")
-}
-
-/// Dataflow job names: `<project name>-<pipeline>` (both validated lowercase kebab-case).
-pub fn job_name(spec_name: &str, pipeline: &str) -> String {
-    format!("{spec_name}-{pipeline}")
 }
 
 fn seconds(d: Duration) -> String {
@@ -53,9 +48,31 @@ fn last_segment(name: &str) -> String {
 }
 
 impl Gcp {
-    fn owned(&self, labels: &BTreeMap<String, String>) -> bool {
-        labels.get(PROJECT_LABEL).map(String::as_str) == Some(self.spec_name.as_str())
-            && labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
+    /// Dataflow job names: `<project name>-<pipeline>-<deployment hash>` (names validated
+    /// lowercase kebab-case). Active job names are unique in a region, so dev's and staging's
+    /// jobs need different ones.
+    pub fn job_name(&self, pipeline: &str) -> String {
+        let hash = self.deployment.rsplit('-').next().unwrap_or_default();
+        format!("{}-{pipeline}-{hash}", self.spec_name)
+    }
+
+    /// Whether a resource found by its name is this deployment's: bqflow's labels with this
+    /// deployment's identity. One made before deployments were labelled (project label, no
+    /// deployment label) counts too, and `up` adds the label; sweeps by label never take it
+    /// (`swept`).
+    pub(super) fn owned(&self, labels: &BTreeMap<String, String>) -> bool {
+        let label = |key: &str| labels.get(key).map(String::as_str);
+        label(MANAGED_BY_LABEL) == Some(MANAGED_BY)
+            && label(PROJECT_LABEL) == Some(self.spec_name.as_str())
+            && label(DEPLOYMENT_LABEL).is_none_or(|d| d == self.deployment)
+    }
+
+    /// Whether a resource found by listing (not named in the spec: renamed away, or a job) is
+    /// this deployment's: only an exact deployment label will do.
+    pub(super) fn swept(&self, labels: &BTreeMap<String, String>) -> bool {
+        let label = |key: &str| labels.get(key).map(String::as_str);
+        label(MANAGED_BY_LABEL) == Some(MANAGED_BY)
+            && label(DEPLOYMENT_LABEL) == Some(self.deployment.as_str())
     }
 
     fn present(&self, labels: &BTreeMap<String, String>, mut fields: Fields) -> Observed {
@@ -266,7 +283,7 @@ impl Gcp {
     async fn observe_pipeline(&self, r: &Resource, pipe: &PipelineDef) -> Result<Observed> {
         match pipe.via {
             Via::Dataflow => {
-                let name = job_name(&self.spec_name, &pipe.name);
+                let name = self.job_name(&pipe.name);
                 match dataflow::active_job(&self.api, &self.project, &self.region, &name).await? {
                     None => Ok(Observed::Missing),
                     // A running job's launch parameters are not readable back: the labels
@@ -628,7 +645,7 @@ impl Gcp {
         labels: &Labels,
         change: &Change,
     ) -> Result<String> {
-        let name = job_name(&self.spec_name, &pipe.name);
+        let name = self.job_name(&pipe.name);
         let job = dataflow::active_job(&self.api, &self.project, &self.region, &name)
             .await?
             .ok_or_else(|| anyhow!("Dataflow job {name} stopped while being updated"))?;
@@ -652,7 +669,7 @@ impl Gcp {
     ) -> Result<String> {
         match pipe.via {
             Via::Dataflow => {
-                let name = job_name(&self.spec_name, &pipe.name);
+                let name = self.job_name(&pipe.name);
                 let mut parameters = BTreeMap::new();
                 parameters.insert(
                     "inputSubscription".to_string(),
@@ -840,11 +857,7 @@ fn launched_with(desired: &Desired, labels: &Labels) -> Fields {
 
 /// A label value for the dimension fingerprint: labels hold at most 63 lowercase characters.
 pub fn fingerprint_label(fingerprint: &str) -> String {
-    // FNV-1a: stable across versions and platforms, unlike std's hasher.
-    let hash = fingerprint.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    });
-    format!("{hash:016x}")
+    format!("{:016x}", crate::plan::fnv1a(fingerprint.as_bytes()))
 }
 
 /// A JSON value as a GoogleSQL literal of the column's type.

@@ -9,7 +9,8 @@ use anyhow::Result;
 use futures_util::stream::{self, StreamExt};
 
 use super::{Gcp, Service, bigquery as bq, dataflow, pubsub, storage};
-use crate::plan::build::PROJECT_LABEL;
+use crate::backend::GENERATE_LOCK;
+use crate::plan::build::DEPLOYMENT_LABEL;
 use crate::plan::diff::Observed;
 use crate::plan::{Desired, Kind, Plan};
 use crate::ui::Ui;
@@ -22,6 +23,46 @@ pub struct Report {
     pub failed: Vec<String>,
 }
 
+/// Everything of this deployment that teardown will stop or delete, found before anything
+/// is touched, so the confirmation can list it and the deletion takes exactly that.
+#[derive(Default)]
+pub struct Found {
+    jobs: Vec<dataflow::Job>,
+    subscriptions: Vec<String>,
+    topics: Vec<String>,
+    /// Deleted whole, with their tables and views: nothing else is in them.
+    datasets: Vec<String>,
+    /// `dataset.table`, deleted one by one: in a dataset that also holds what is not ours.
+    tables: Vec<String>,
+    buckets: Vec<String>,
+    pub left_alone: Vec<String>,
+}
+
+impl Found {
+    /// What will go, by kind, for the confirmation.
+    pub fn groups(&self) -> Vec<(&'static str, Vec<String>)> {
+        let jobs = self
+            .jobs
+            .iter()
+            .map(|j| format!("{} ({})", j.name, j.id))
+            .collect();
+        [
+            ("Dataflow jobs (drained)", jobs),
+            ("subscriptions", self.subscriptions.clone()),
+            ("topics", self.topics.clone()),
+            (
+                "datasets, with their tables and views",
+                self.datasets.clone(),
+            ),
+            ("tables and views", self.tables.clone()),
+            ("buckets, with their objects", self.buckets.clone()),
+        ]
+        .into_iter()
+        .filter(|(_, items)| !items.is_empty())
+        .collect()
+    }
+}
+
 impl Gcp {
     /// Whether any resource of this project exists (by name, owned).
     pub async fn any_owned(&self, plan: &Plan) -> Result<bool> {
@@ -32,9 +73,11 @@ impl Gcp {
             .any(|o| matches!(o, Observed::Present { owned: true, .. })))
     }
 
-    pub async fn teardown(&self, plan: &Plan, ui: &Ui, drain_timeout: Duration) -> Result<Report> {
+    /// Finds what this deployment made: by name from the plan, by label for what was renamed
+    /// out of it (and for jobs). Reads only.
+    pub async fn find(&self, plan: &Plan, ui: &Ui) -> Result<Found> {
         let observed = self.observe(plan).await?;
-        let mut report = Report::default();
+        let mut found = Found::default();
         let mut owned = |kind: Kind| -> Vec<String> {
             plan.resources
                 .iter()
@@ -43,8 +86,8 @@ impl Gcp {
                 .filter_map(|(r, o)| match o {
                     Observed::Present { owned: true, .. } => Some(name_of(&r.desired, &r.id.name)),
                     Observed::Present { owned: false, .. } => {
-                        report.left_alone.push(format!(
-                            "{}: exists without this project's bqflow labels",
+                        found.left_alone.push(format!(
+                            "{}: exists without this deployment's bqflow labels",
                             r.id
                         ));
                         None
@@ -71,19 +114,17 @@ impl Gcp {
         let uses_dataflow = self.needed(plan).contains(&Service::Dataflow);
         if !uses_dataflow && buckets.is_empty() && self.may_ask(plan, Service::Storage) {
             match storage::get_bucket(&self.api, &self.temp_bucket).await {
-                Ok(Some(b)) if self.owned_labels(&b.labels) => buckets.push(b.name),
+                Ok(Some(b)) if self.owned(&b.labels) => buckets.push(b.name),
                 Ok(_) => {}
                 Err(e) => ui.warn(format!(
                     "could not look for a temp bucket left by earlier Dataflow pipelines: {e}"
                 )),
             }
         }
-
-        // 1. Jobs first, so nothing writes into what is deleted next.
-        let jobs = if uses_dataflow {
-            self.owned_jobs().await?
+        found.jobs = if uses_dataflow {
+            self.owned_jobs(plan).await?
         } else if self.may_ask(plan, Service::Dataflow) {
-            self.owned_jobs().await.unwrap_or_else(|e| {
+            self.owned_jobs(plan).await.unwrap_or_else(|e| {
                 ui.warn(format!(
                     "could not look for Dataflow jobs left by earlier pipelines: {}",
                     crate::error::describe(&e)
@@ -93,7 +134,37 @@ impl Gcp {
         } else {
             vec![]
         };
-        self.stop_jobs(ui, jobs, drain_timeout, &mut report).await;
+        // A dataset goes whole only when everything in it is ours.
+        if datasets.is_empty() {
+            found.tables = tables;
+        }
+        for ds in datasets {
+            match self.dataset_contents(&ds).await? {
+                Contents::OnlyOurs => found.datasets.push(ds),
+                Contents::Mixed { ours, theirs } => {
+                    found.left_alone.push(format!(
+                        "dataset {ds}: also holds {} that bqflow did not create; kept, with them",
+                        theirs.join(", ")
+                    ));
+                    found.tables.extend(ours);
+                }
+            }
+        }
+        found.subscriptions = subscriptions;
+        found.topics = topics;
+        found.buckets = buckets;
+        Ok(found)
+    }
+
+    /// Stops and deletes exactly what `find` found.
+    pub async fn remove(&self, found: Found, ui: &Ui, drain_timeout: Duration) -> Result<Report> {
+        let mut report = Report {
+            left_alone: found.left_alone,
+            ..Report::default()
+        };
+        // 1. Jobs first, so nothing writes into what is deleted next.
+        self.stop_jobs(ui, found.jobs, drain_timeout, &mut report)
+            .await;
 
         // A job that could not be stopped still reads its subscription and writes its table:
         // leave those in place and let the re-run finish.
@@ -105,30 +176,21 @@ impl Gcp {
         }
 
         // 2. Subscriptions (a topic's subscriptions survive its deletion otherwise).
-        let first: Vec<Deletion> = subscriptions
+        let first: Vec<Deletion> = found
+            .subscriptions
             .into_iter()
             .map(Deletion::Subscription)
             .collect();
         self.delete_all(&first, &mut report).await;
 
-        // 3. Topics, the dataset (with its contents) or our tables in someone else's
-        //    dataset, and the bucket.
-        let lone_tables = if datasets.is_empty() { tables } else { vec![] };
-        let mut in_datasets = Vec::new();
-        for ds in datasets {
-            match self.dataset_deletion(&ds, &mut report).await {
-                Ok(deletions) => in_datasets.extend(deletions),
-                Err(e) => report
-                    .failed
-                    .push(format!("dataset {ds}: {}", crate::error::describe(&e))),
-            }
-        }
-        let second: Vec<Deletion> = topics
+        // 3. Topics, datasets with only our contents, our tables in the others, buckets.
+        let second: Vec<Deletion> = found
+            .topics
             .into_iter()
             .map(Deletion::Topic)
-            .chain(in_datasets)
-            .chain(lone_tables.into_iter().map(Deletion::Table))
-            .chain(buckets.into_iter().map(Deletion::Bucket))
+            .chain(found.datasets.into_iter().map(Deletion::Dataset))
+            .chain(found.tables.into_iter().map(Deletion::Table))
+            .chain(found.buckets.into_iter().map(Deletion::Bucket))
             .collect();
         self.delete_all(&second, &mut report).await;
 
@@ -140,8 +202,9 @@ impl Gcp {
                 }
                 _ => {}
             }
-            let _ = std::fs::remove_file(self.state_dir.join("generate.lock"));
+            let _ = std::fs::remove_file(self.state_dir.join(GENERATE_LOCK));
             let _ = std::fs::remove_dir(&self.state_dir);
+            let _ = self.state_dir.parent().map(std::fs::remove_dir);
         }
         Ok(report)
     }
@@ -151,7 +214,7 @@ impl Gcp {
         topics: &mut Vec<String>,
         subscriptions: &mut Vec<String>,
     ) -> Result<()> {
-        let ours = |labels: &std::collections::BTreeMap<String, String>| self.owned_labels(labels);
+        let ours = |labels: &std::collections::BTreeMap<String, String>| self.swept(labels);
         let (all_topics, all_subscriptions) = tokio::join!(
             pubsub::list_topics(&self.api, &self.project),
             pubsub::list_subscriptions(&self.api, &self.project)
@@ -171,63 +234,79 @@ impl Gcp {
         Ok(())
     }
 
-    /// How one of our datasets goes: whole, with its contents, unless it also holds tables
-    /// or views someone else made there. Then only ours are deleted, and the dataset stays
-    /// with theirs.
-    async fn dataset_deletion(&self, dataset: &str, report: &mut Report) -> Result<Vec<Deletion>> {
-        let listed = match bq::list_tables(&self.api, &self.project, dataset).await {
+    /// Whether a dataset holds only what this deployment made. Tables and views are ours by
+    /// label (read back when the list does not show labels); bqflow never makes routines or
+    /// models, so any of those is someone else's.
+    async fn dataset_contents(&self, dataset: &str) -> Result<Contents> {
+        let (api, p) = (&self.api, self.project.as_str());
+        let (listed, routines, models) = tokio::join!(
+            bq::list_tables(api, p, dataset),
+            bq::list_routines(api, p, dataset),
+            bq::list_models(api, p, dataset)
+        );
+        let listed = match listed {
             // Gone already (a re-run, or someone was faster): deleting it again is a no-op.
-            Err(e) if e.not_found() => return Ok(vec![Deletion::Dataset(dataset.to_string())]),
+            Err(e) if e.not_found() => return Ok(Contents::OnlyOurs),
             other => other?,
         };
         let (mut ours, mut unsure) = (Vec::new(), Vec::new());
         for (id, labels) in listed {
             match labels {
-                Some(l) if self.owned_labels(&l) => ours.push(format!("{dataset}.{id}")),
+                Some(l) if self.owned(&l) => ours.push(format!("{dataset}.{id}")),
                 _ => unsure.push(id),
             }
         }
         // What the list did not show as ours is read back before it decides anything.
-        let read: Vec<_> = stream::iter(
-            unsure
-                .iter()
-                .map(|t| bq::get_table(&self.api, &self.project, dataset, t)),
-        )
-        .buffered(self.concurrency)
-        .collect()
-        .await;
-        let mut theirs = Vec::new();
+        let read: Vec<_> = stream::iter(unsure.iter().map(|t| bq::get_table(api, p, dataset, t)))
+            .buffered(self.concurrency)
+            .collect()
+            .await;
+        let mut tables = Vec::new();
         for (id, table) in unsure.into_iter().zip(read) {
             match table? {
-                Some(t) if self.owned_labels(&t.labels) => ours.push(format!("{dataset}.{id}")),
-                Some(_) => theirs.push(id),
+                Some(t) if self.owned(&t.labels) => ours.push(format!("{dataset}.{id}")),
+                Some(_) => tables.push(id),
                 None => {}
             }
         }
-        if theirs.is_empty() {
-            return Ok(vec![Deletion::Dataset(dataset.to_string())]);
+        let mut theirs = Vec::new();
+        for (ids, one, many) in [
+            (tables, "table or view", "tables or views"),
+            (routines?, "routine", "routines"),
+            (models?, "model", "models"),
+        ] {
+            if !ids.is_empty() {
+                theirs.push(format!(
+                    "{} ({})",
+                    plural(ids.len(), one, many),
+                    ids.join(", ")
+                ));
+            }
         }
-        report.left_alone.push(format!(
-            "dataset {dataset}: also holds {} that bqflow did not create ({}); kept, with them",
-            plural(theirs.len(), "table or view", "tables or views"),
-            theirs.join(", ")
-        ));
-        Ok(ours.into_iter().map(Deletion::Table).collect())
+        Ok(if theirs.is_empty() {
+            Contents::OnlyOurs
+        } else {
+            Contents::Mixed { ours, theirs }
+        })
     }
 
     /// Datasets listed under this project's label. Each is read back and its labels checked
     /// before it joins the list: a server that ignores the list filter (some emulators do)
     /// must not turn a sweep into deleting someone else's data.
     async fn sweep_datasets(&self, datasets: &mut Vec<String>) -> Result<()> {
-        let listed =
-            bq::list_datasets_labelled(&self.api, &self.project, PROJECT_LABEL, &self.spec_name)
-                .await?;
+        let listed = bq::list_datasets_labelled(
+            &self.api,
+            &self.project,
+            DEPLOYMENT_LABEL,
+            &self.deployment,
+        )
+        .await?;
         for name in listed {
             if datasets.contains(&name) {
                 continue;
             }
             if let Some(ds) = bq::get_dataset(&self.api, &self.project, &name).await?
-                && self.owned_labels(&ds.labels)
+                && self.swept(&ds.labels)
             {
                 datasets.push(name);
             }
@@ -246,16 +325,15 @@ impl Gcp {
                 .any(|s| !endpoints.get(*s).overridden)
     }
 
-    fn owned_labels(&self, labels: &std::collections::BTreeMap<String, String>) -> bool {
-        labels.get(PROJECT_LABEL).map(String::as_str) == Some(self.spec_name.as_str())
-            && labels
-                .get(crate::plan::build::MANAGED_BY_LABEL)
-                .map(String::as_str)
-                == Some(crate::plan::build::MANAGED_BY)
-    }
-
-    /// The active jobs carrying this project's labels.
-    async fn owned_jobs(&self) -> Result<Vec<dataflow::Job>> {
+    /// The active jobs of this deployment: its label, or (launched before deployments were
+    /// labelled) bqflow's labels without one and the name this spec's pipelines had then.
+    async fn owned_jobs(&self, plan: &Plan) -> Result<Vec<dataflow::Job>> {
+        let legacy_names: Vec<String> = plan
+            .resources
+            .iter()
+            .filter(|r| r.id.kind == Kind::Pipeline)
+            .map(|r| format!("{}-{}", self.spec_name, r.id.name))
+            .collect();
         let active =
             dataflow::list_jobs(&self.api, &self.project, &self.region, "ACTIVE", None).await?;
         // Listed jobs are summaries without labels: read each one's before deciding.
@@ -271,7 +349,15 @@ impl Gcp {
         let mut owned = Vec::new();
         for job in described {
             match job? {
-                Some(j) if !j.terminal() && self.owned_labels(&j.labels) => owned.push(j),
+                Some(j)
+                    if !j.terminal()
+                        && (self.swept(&j.labels)
+                            || (self.owned(&j.labels)
+                                && !j.labels.contains_key(DEPLOYMENT_LABEL)
+                                && legacy_names.contains(&j.name))) =>
+                {
+                    owned.push(j)
+                }
                 _ => {}
             }
         }
@@ -409,13 +495,23 @@ fn name_of(desired: &Desired, id: &str) -> String {
     }
 }
 
+/// What a dataset of ours holds.
+enum Contents {
+    OnlyOurs,
+    /// Our tables and views (`dataset.table`), and a description of the rest.
+    Mixed {
+        ours: Vec<String>,
+        theirs: Vec<String>,
+    },
+}
+
 /// One thing teardown deletes.
 enum Deletion {
     Subscription(String),
     Topic(String),
     /// With its tables and views.
     Dataset(String),
-    /// `dataset.table`, when the dataset is not ours.
+    /// `dataset.table`, when the dataset also holds what is not ours.
     Table(String),
     /// Emptied first.
     Bucket(String),

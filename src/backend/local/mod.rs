@@ -10,6 +10,7 @@ pub mod provision;
 pub mod publish;
 pub mod record;
 pub mod shape;
+pub mod teardown;
 pub mod topic_log;
 pub mod warehouse;
 
@@ -207,53 +208,6 @@ impl Local {
     /// Per stream topic, the generator sequence already sealed (resume after it).
     pub fn resume_points(&self, topics: [&str; 2], producer: &str) -> Result<[Option<u64>; 2]> {
         cursor::resume_points(&self.root, topics, producer)
-    }
-
-    /// Deletes the warehouse and topic logs — only the files bqflow makes, then the folder if
-    /// it is left empty (it may be a folder the user also keeps other things in).
-    pub fn teardown(&self, plan: &Plan) -> Result<Vec<String>> {
-        let mut removed = Vec::new();
-        // The spec's topics, and topic folders left by renamed ones (recognised by holding
-        // nothing but bqflow segments).
-        let mut topics: Vec<String> = plan
-            .resources
-            .iter()
-            .filter_map(|r| match &r.desired {
-                Desired::Topic(t) => Some(t.name.clone()),
-                _ => None,
-            })
-            .collect();
-        if let Ok(entries) = std::fs::read_dir(self.root.join("topics")) {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if !topics.contains(&name) && topic_log::holds_only_segments(&entry.path()) {
-                    topics.push(name);
-                }
-            }
-        }
-        for topic in topics {
-            let dir = TopicLog::dir_for(&self.root, &topic);
-            if dir.is_dir() {
-                std::fs::remove_dir_all(&dir)
-                    .with_context(|| format!("removing {}", dir.display()))?;
-                removed.push(format!("topic {topic}"));
-            }
-        }
-        let _ = std::fs::remove_dir(self.root.join("topics"));
-        let db = warehouse::path_in(&self.root);
-        if db.exists() {
-            removed.push(format!("warehouse {}", db.display()));
-        }
-        for file in [db.clone(), db.with_extension("duckdb.wal")] {
-            if file.exists() {
-                std::fs::remove_file(&file)
-                    .with_context(|| format!("removing {}", file.display()))?;
-            }
-        }
-        let _ = std::fs::remove_file(self.root.join("generate.lock"));
-        let _ = std::fs::remove_file(self.root.join(cursor::CURSOR_FILE));
-        let _ = std::fs::remove_dir(&self.root);
-        Ok(removed)
     }
 }
 

@@ -9,6 +9,7 @@ pub mod backend;
 pub mod cli;
 pub mod dashboard;
 pub mod diagnostic;
+pub mod durable;
 pub mod error;
 pub mod generate;
 pub mod output;

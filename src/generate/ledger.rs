@@ -85,12 +85,8 @@ impl Ledger {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        let temp = self.path.with_extension("json.tmp");
-        std::fs::write(&temp, serde_json::to_vec_pretty(self)?)
-            .with_context(|| format!("writing {}", temp.display()))?;
-        std::fs::rename(&temp, &self.path)
-            .with_context(|| format!("writing {}", self.path.display()))?;
-        Ok(())
+        // Durably: the ledger is what `verify` counts against and where `generate` resumes.
+        crate::durable::replace(&self.path, &serde_json::to_vec_pretty(self)?)
     }
 }
 

@@ -9,7 +9,6 @@
 //! table: resuming from them never repeats an event.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -23,17 +22,13 @@ pub const CURSOR_FILE: &str = "cursor.json";
 /// topic → producer → last sequence loaded.
 type Cursors = BTreeMap<String, BTreeMap<String, u64>>;
 
-/// Writes the cursor table to `cursor.json` (temp file, fsync, rename).
+/// Writes the cursor table to `cursor.json`, durably.
 pub fn mirror(wh: &Warehouse, root: &Path) -> Result<()> {
     let cursors = from_table(wh)?;
-    let path = root.join(CURSOR_FILE);
-    let temp = root.join(format!(".{CURSOR_FILE}.tmp"));
-    let mut file =
-        std::fs::File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
-    file.write_all(&serde_json::to_vec_pretty(&cursors)?)?;
-    file.sync_all()?;
-    std::fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
+    crate::durable::replace(
+        &root.join(CURSOR_FILE),
+        &serde_json::to_vec_pretty(&cursors)?,
+    )
 }
 
 /// Per topic, the sequence to resume after. Reads the warehouse when it can have it within a

@@ -4,8 +4,9 @@
 //! record of their consumption (`_bqflow.consumed`) and the generator cursor. A crash before
 //! the commit loads nothing; after it, the segments are known as consumed and are skipped. Valid
 //! messages are appended to the table, malformed ones to the dead-letter table with the reason,
-//! as Google's Dataflow template does. A segment file is deleted once every pipeline reading its
-//! topic has consumed it.
+//! as Google's Dataflow template does. A segment file is deleted once every subscription that
+//! reads its topic — named in the spec or recorded by an earlier `up` — has consumed it (or
+//! kept it past its message retention, as Pub/Sub would).
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::path::Path;
@@ -18,7 +19,7 @@ use duckdb::types::{TimeUnit, Value};
 use super::cursor;
 use super::record::{Cell, RowSchema};
 use super::shape;
-use super::topic_log::{Segment, TopicLog};
+use super::topic_log::{Damaged, Segment, TopicLog};
 use super::warehouse::{META, Warehouse};
 use crate::plan::{ColumnDef, PipelineDef};
 
@@ -170,7 +171,19 @@ fn next_transaction(log: &TopicLog, pending: &mut VecDeque<String>) -> Result<Ve
         let Some(name) = pending.pop_front() else {
             break;
         };
-        let segment = log.read(&name)?;
+        let segment = match log.read(&name) {
+            Ok(segment) => segment,
+            // Never loaded with rows missing, never marked consumed: set aside and said.
+            Err(e) if e.is::<Damaged>() => {
+                let aside = log.set_aside(&name)?;
+                tracing::warn!(
+                    "{e}; its records were not loaded and it was moved to {}",
+                    aside.display()
+                );
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
         records += segment.header.records;
         segments.push(segment);
     }
@@ -264,28 +277,67 @@ fn load_batch(
 /// Deletes segment files every pipeline of their topic has consumed. Topics no pipeline reads
 /// keep their segments (shown as backlog by `status`), as messages wait on a subscription.
 fn remove_fully_consumed(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) -> Result<()> {
-    let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for s in sinks {
-        readers
-            .entry(s.def.topic.as_str())
-            .or_default()
-            .push(s.def.subscription.as_str());
-    }
-    for (topic, subscriptions) in readers {
+    let topics: BTreeMap<&str, ()> = sinks.iter().map(|s| (s.def.topic.as_str(), ())).collect();
+    let now_us = chrono::Utc::now().timestamp_micros();
+    for topic in topics.keys() {
         let Ok(log) = TopicLog::open(root, topic) else {
             continue;
         };
-        let sets = subscriptions
+        let readers = readers(wh, topic, sinks)?;
+        let consumed = readers
             .iter()
-            .map(|s| consumed_by(wh, s))
+            .map(|(s, _)| consumed_by(wh, s))
             .collect::<Result<Vec<_>>>()?;
         for name in log.sealed()? {
-            if sets.iter().all(|set| set.contains(&name)) {
+            let sealed_us = sealed_at(&name);
+            let done = readers.iter().zip(&consumed).all(|((_, keep), set)| {
+                set.contains(&name)
+                    || sealed_us.is_some_and(|t| now_us - t > keep.as_micros() as i64)
+            });
+            if done {
                 log.remove(&name)?;
             }
         }
     }
     prune_consumed(wh, root, sinks)
+}
+
+/// Every subscription that reads `topic`, with how long it keeps what it has not consumed:
+/// the spec's pipelines, and subscriptions recorded by an earlier `up` that the spec no longer
+/// names (as on Pub/Sub, a subscription keeps its backlog until it is deleted, for as long as
+/// its message retention). A segment goes when each of them has consumed it or let it expire.
+fn readers(wh: &Warehouse, topic: &str, sinks: &[PipelineSink]) -> Result<Vec<(String, Duration)>> {
+    const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+    let mut readers: Vec<(String, Duration)> = sinks
+        .iter()
+        .filter(|s| s.def.topic == topic)
+        .map(|s| (s.def.subscription.clone(), DEFAULT_RETENTION))
+        .collect();
+    let mut stmt = wh.conn.prepare(&format!(
+        "SELECT name, fields FROM {META}.resources WHERE kind = 'subscription'"
+    ))?;
+    let recorded = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    for row in recorded {
+        let (name, fields) = row?;
+        let fields: BTreeMap<String, String> = serde_json::from_str(&fields).unwrap_or_default();
+        if fields.get("topic").map(String::as_str) != Some(topic) {
+            continue;
+        }
+        let keep = fields
+            .get("message_retention")
+            .and_then(|r| humantime::parse_duration(r).ok())
+            .unwrap_or(DEFAULT_RETENTION);
+        match readers.iter_mut().find(|(s, _)| *s == name) {
+            Some(reader) => reader.1 = keep,
+            None => readers.push((name, keep)),
+        }
+    }
+    Ok(readers)
+}
+
+/// When a segment was sealed, from its name (`<µs hex>-<pid>-<n>.seg`).
+fn sealed_at(name: &str) -> Option<i64> {
+    i64::from_str_radix(name.split('-').next()?, 16).ok()
 }
 
 /// How long consumption records outlive their segment files: long enough for `status` to show
@@ -406,6 +458,84 @@ mod bounded_tests {
                 fields: vec![],
             }],
         )
+    }
+
+    /// A segment cut short on disk is set aside and reported; nothing of it is loaded or
+    /// marked consumed, and the segments around it load as usual.
+    #[test]
+    fn a_torn_segment_is_set_aside_and_never_marked_consumed() {
+        let root = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(root.path(), true).unwrap();
+        wh.conn
+            .execute_batch(
+                "CREATE SCHEMA d;
+                 CREATE TABLE d.a (id VARCHAR NOT NULL);
+                 CREATE TABLE d.a_error_records (timestamp TIMESTAMP, payloadString VARCHAR, payloadBytes BLOB, errorMessage VARCHAR, stacktrace VARCHAR);",
+            )
+            .unwrap();
+        let log = TopicLog::create(root.path(), "ta").unwrap();
+        let mut names = Vec::new();
+        for s in 0..3 {
+            let mut batch = super::super::topic_log::Batch::default();
+            for i in 0..100 {
+                batch.push(format!(r#"{{"id":"s{s}-{i}"}}"#).as_bytes(), None);
+            }
+            names.push(log.seal(&batch, "p").unwrap().unwrap());
+        }
+        let torn = root.path().join("topics/ta").join(&names[1]);
+        let bytes = std::fs::read(&torn).unwrap();
+        std::fs::write(&torn, &bytes[..bytes.len() / 2]).unwrap();
+
+        let report =
+            load_pending(&wh, root.path(), &[sink("ta", "a")], Budget::Everything).unwrap();
+        assert_eq!((report.segments, report.loaded), (2, 200));
+        assert!(!consumed_by(&wh, "ta-sub").unwrap().contains(&names[1]));
+        assert!(root.path().join("damaged/ta").join(&names[1]).exists());
+        let rows: i64 = wh
+            .conn
+            .query_row("SELECT count(*) FROM d.a WHERE id LIKE 's1-%'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(rows, 0, "rows of the torn segment were loaded");
+    }
+
+    /// A subscription an earlier `up` made, that the spec no longer names, still has to
+    /// consume a segment (or let it expire) before the segment goes.
+    #[test]
+    fn segments_wait_for_every_recorded_reader_of_their_topic() {
+        let root = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(root.path(), true).unwrap();
+        wh.conn
+            .execute_batch(&format!(
+                "CREATE SCHEMA d;
+                 CREATE TABLE d.a (id VARCHAR NOT NULL);
+                 CREATE TABLE d.a_error_records (timestamp TIMESTAMP, payloadString VARCHAR, payloadBytes BLOB, errorMessage VARCHAR, stacktrace VARCHAR);
+                 INSERT INTO {META}.resources VALUES ('subscription', 'audit-sub',
+                   '{{\"topic\":\"ta\",\"message_retention\":\"7days\"}}', now()::TIMESTAMP);"
+            ))
+            .unwrap();
+        let log = TopicLog::create(root.path(), "ta").unwrap();
+        let mut batch = super::super::topic_log::Batch::default();
+        batch.push(br#"{"id":"x"}"#, None);
+        let name = log.seal(&batch, "p").unwrap().unwrap();
+        load_pending(&wh, root.path(), &[sink("ta", "a")], Budget::Everything).unwrap();
+        assert_eq!(
+            log.sealed().unwrap(),
+            vec![name.clone()],
+            "deleted before audit-sub read it"
+        );
+        wh.conn
+            .execute(
+                &format!("INSERT INTO {META}.consumed VALUES ('audit-sub', ?, 1, 1, 0, now()::TIMESTAMP, now()::TIMESTAMP)"),
+                [&name],
+            )
+            .unwrap();
+        load_pending(&wh, root.path(), &[sink("ta", "a")], Budget::Everything).unwrap();
+        assert!(
+            log.sealed().unwrap().is_empty(),
+            "kept after every reader consumed it"
+        );
     }
 
     /// A load with its budget spent stops after one transaction per pipeline, says how much is

@@ -32,6 +32,23 @@ pub struct SegmentHeader {
     pub last_seq: Option<u64>,
     /// When the segment was sealed (µs since the Unix epoch).
     pub sealed_us: i64,
+    /// Length and FNV-1a checksum (hex) of the records part, checked before a segment is
+    /// loaded (absent in segments sealed by older versions, which are checked by their record
+    /// count only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+}
+
+/// A segment whose contents do not match its header: cut short by a full disk, damaged on
+/// it, or written over. Its records are not loaded; the file is moved aside (`set_aside`).
+#[derive(Debug, thiserror::Error)]
+#[error("segment {name} of topic `{topic}` is damaged: {reason}")]
+pub struct Damaged {
+    pub topic: String,
+    pub name: String,
+    pub reason: String,
 }
 
 pub struct Segment {
@@ -42,6 +59,43 @@ pub struct Segment {
 }
 
 impl Segment {
+    fn check(&self) -> std::result::Result<(), String> {
+        let body = &self.data[self.body..];
+        if let Some(bytes) = self.header.bytes
+            && bytes != body.len() as u64
+        {
+            return Err(format!(
+                "{} bytes of records where the header says {bytes}",
+                body.len()
+            ));
+        }
+        if let Some(sum) = &self.header.checksum
+            && *sum != checksum(body)
+        {
+            return Err("the checksum of its records does not match".into());
+        }
+        // Every record whole, as many as the header says, nothing after them.
+        let (mut at, mut count) = (0usize, 0u64);
+        while at < body.len() {
+            let Some(len) = body.get(at..at + 4) else {
+                return Err(format!("record {} is cut short", count + 1));
+            };
+            let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+            if at + 4 + len > body.len() {
+                return Err(format!("record {} is cut short", count + 1));
+            }
+            at += 4 + len;
+            count += 1;
+        }
+        if count != self.header.records {
+            return Err(format!(
+                "{count} records where the header says {}",
+                self.header.records
+            ));
+        }
+        Ok(())
+    }
+
     /// The records, in the order they were written.
     pub fn records(&self) -> impl Iterator<Item = &[u8]> {
         let mut at = self.body;
@@ -103,16 +157,41 @@ impl TopicLog {
         Ok(names)
     }
 
+    /// Reads a sealed segment and checks it against its header: length, checksum, and
+    /// exactly as many whole records as it says. A mismatch is a `Damaged` error.
     pub fn read(&self, name: &str) -> Result<Segment> {
         let path = self.dir.join(name);
         let data = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let (header, body) = parse_header(&data, &path)?;
-        Ok(Segment {
+        let damaged = |reason: String| Damaged {
+            topic: self.name.clone(),
+            name: name.to_string(),
+            reason,
+        };
+        let (header, body) = parse_header(&data, &path).map_err(|e| damaged(format!("{e:#}")))?;
+        let segment = Segment {
             name: name.to_string(),
             header,
             data,
             body,
-        })
+        };
+        segment.check().map_err(damaged)?;
+        Ok(segment)
+    }
+
+    /// Moves a damaged segment out of the topic, to `<root>/damaged/<topic>/`, where nothing
+    /// loads or deletes it: the records it still holds are kept for a person to look at.
+    pub fn set_aside(&self, name: &str) -> Result<PathBuf> {
+        let root = self
+            .dir
+            .parent()
+            .and_then(Path::parent)
+            .unwrap_or(&self.dir);
+        let aside = root.join("damaged").join(&self.name);
+        fs::create_dir_all(&aside).with_context(|| format!("creating {}", aside.display()))?;
+        let to = aside.join(name);
+        fs::rename(self.dir.join(name), &to)
+            .with_context(|| format!("moving {name} to {}", aside.display()))?;
+        Ok(to)
     }
 
     /// Header only (for resuming the generator and counting backlog): reads the first few
@@ -178,6 +257,10 @@ fn parse_header(data: &[u8], path: &Path) -> Result<(SegmentHeader, usize)> {
     Ok((header, MAGIC.len() + end + 1))
 }
 
+fn checksum(records: &[u8]) -> String {
+    format!("{:016x}", crate::plan::fnv1a(records))
+}
+
 /// Distinguishes segments sealed in the same microsecond by one process.
 static SEALED: AtomicU32 = AtomicU32::new(0);
 
@@ -222,6 +305,8 @@ impl TopicLog {
             producer: producer.to_string(),
             last_seq: batch.last_seq,
             sealed_us,
+            bytes: Some(batch.buf.len() as u64),
+            checksum: Some(checksum(&batch.buf)),
         };
         let name = format!(
             "{sealed_us:016x}-{:08x}-{:08x}{SUFFIX}",
@@ -270,6 +355,49 @@ mod tests {
         assert_eq!(seg.header.last_seq, Some(7));
         let records: Vec<&[u8]> = seg.records().collect();
         assert_eq!(records, vec![&b"{\"a\":1}"[..], &b"not json\n\xff"[..]]);
+    }
+
+    #[test]
+    fn a_cut_or_altered_segment_is_damaged_not_short() {
+        let root = tempfile::tempdir().unwrap();
+        let log = TopicLog::create(root.path(), "t").unwrap();
+        let mut batch = Batch::default();
+        for i in 0..10 {
+            batch.push(format!("{{\"id\":{i}}}").as_bytes(), Some(i));
+        }
+        let name = log.seal(&batch, "p").unwrap().unwrap();
+        let path = log.dir.join(&name);
+        let whole = fs::read(&path).unwrap();
+        // Cut short in the middle of a record.
+        fs::write(&path, &whole[..whole.len() - 3]).unwrap();
+        let err = log.read(&name).err().unwrap();
+        let damaged = err.downcast_ref::<Damaged>().expect("a Damaged error");
+        assert!(damaged.reason.contains("bytes of records"), "{damaged}");
+        // Same length, one byte changed.
+        let mut altered = whole.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        fs::write(&path, &altered).unwrap();
+        assert!(
+            log.read(&name)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("checksum")
+        );
+        // An old segment without length and checksum: its record count still catches a cut.
+        let legacy = String::from_utf8_lossy(&whole)
+            .replacen(",\"bytes\":", ",\"x\":", 1)
+            .replacen(",\"checksum\":", ",\"y\":", 1);
+        let cut = &legacy.as_bytes()[..legacy.len() - 11];
+        fs::write(&path, cut).unwrap();
+        let err = log.read(&name).err().unwrap().to_string();
+        assert!(
+            err.contains("records where the header says 10") || err.contains("cut short"),
+            "{err}"
+        );
+        let aside = log.set_aside(&name).unwrap();
+        assert!(aside.starts_with(root.path().join("damaged/t")));
+        assert!(log.sealed().unwrap().is_empty());
     }
 
     #[test]

@@ -18,7 +18,7 @@ const SIMULATED_DAY: Duration = Duration::from_secs(21 * 3600);
 #[derive(Args, Debug)]
 pub struct DemoArgs {
     /// How long to stream; the simulated day is compressed to fit.
-    #[arg(long, default_value = "8s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "8s", value_parser = super::flags::positive_duration)]
     pub duration: Duration,
     /// Rows shown per metric.
     #[arg(long, default_value_t = 8)]

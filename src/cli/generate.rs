@@ -25,13 +25,13 @@ pub struct GenerateArgs {
     #[arg(long, value_parser = parse_rate)]
     pub rate: Option<Pace>,
     /// Replay the simulated day this many times faster than real time (implies --clock simulated).
-    #[arg(long, conflicts_with = "rate", value_parser = parse_speed)]
+    #[arg(long, conflicts_with = "rate", value_parser = super::flags::speed)]
     pub speed: Option<f64>,
     /// Stop after this many events.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Stop after this long, e.g. `30s`, `5m`.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = super::flags::positive_duration)]
     pub duration: Option<Duration>,
     /// Seed of the model (default: `generator.seed`; dimension tables are loaded from that one).
     #[arg(long)]
@@ -64,25 +64,6 @@ fn parse_rate(s: &str) -> std::result::Result<Pace, String> {
         Ok(r) if r > 0.0 && r.is_finite() && r <= 10_000_000.0 => Ok(Pace::Rate(r)),
         _ => Err(format!(
             "`{s}` is not a rate: give events per second (e.g. 500, at most 10000000) or `max`"
-        )),
-    }
-}
-
-fn parse_speed(s: &str) -> std::result::Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(f) if f > 0.0 && f.is_finite() => Ok(f),
-        _ => Err(format!(
-            "`{s}` is not a speed factor: give a positive number, e.g. 60"
-        )),
-    }
-}
-
-fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
-    match humantime::parse_duration(s) {
-        Ok(d) if !d.is_zero() => Ok(d),
-        Ok(_) => Err("the duration must be positive".into()),
-        Err(e) => Err(format!(
-            "`{s}` is not a duration ({e}); write e.g. 30s, 5m, 1h"
         )),
     }
 }

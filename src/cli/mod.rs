@@ -5,6 +5,7 @@ mod completions;
 mod context;
 mod dashboard;
 mod demo;
+mod flags;
 mod generate;
 mod init;
 mod plan;

@@ -15,7 +15,7 @@ pub struct TeardownArgs {
     #[arg(short, long)]
     pub yes: bool,
     /// gcp: how long to wait for Dataflow jobs to drain before cancelling them.
-    #[arg(long, default_value = "10m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = super::flags::duration)]
     pub drain_timeout: std::time::Duration,
 }
 

@@ -18,7 +18,7 @@ use crate::ui::Ui;
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// Keep checking until nothing is missing, up to this long (pipelines take a while).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = super::flags::duration)]
     pub wait: Option<Duration>,
     /// The seed the events were generated with, if `generate --seed` was given one.
     #[arg(long)]

@@ -44,8 +44,8 @@ pub fn nominal_offset_ns(pace: Pace, index: u64, model_time_us: i64, t0_us: i64)
 /// Returns (due, new shift): the event is due at `nominal + shift`, unless that is more than
 /// `max_lag` in the past, in which case the shift grows so that it is due exactly `max_lag` ago.
 pub fn schedule(nominal_ns: u64, shift_ns: u64, now_ns: u64, max_lag_ns: u64) -> (u64, u64) {
-    let due = nominal_ns + shift_ns;
-    if now_ns > due + max_lag_ns {
+    let due = nominal_ns.saturating_add(shift_ns);
+    if now_ns > due.saturating_add(max_lag_ns) {
         let late_by = now_ns - max_lag_ns - due;
         (due + late_by, shift_ns + late_by)
     } else {
@@ -111,7 +111,12 @@ impl Pacer {
         let now_ns = now.saturating_duration_since(self.start).as_nanos() as u64;
         let (due, shift) = schedule(nominal, self.shift_ns, now_ns, self.max_lag_ns);
         self.shift_ns = shift;
-        Some(self.start + Duration::from_nanos(due))
+        // Centuries away (a tiny speed over a long day) is as good as never: no overflow.
+        Some(
+            self.start
+                .checked_add(Duration::from_nanos(due))
+                .unwrap_or(self.start + Duration::from_secs(366 * 86_400)),
+        )
     }
 
     /// Waits until event `index` is due (returns at once in `Max` mode or when late).

@@ -181,8 +181,24 @@ pub fn parameter(name: &str) -> Result<(), String> {
 
 /// GCP project ids: 6–30 characters, lowercase letters, digits and hyphens, starting with a letter.
 pub fn gcp_project(id: &str) -> Result<(), String> {
-    // Domain-scoped ids (`example.com:proj`) exist but are legacy; accept their shape.
-    let id = id.rsplit(':').next().unwrap_or(id);
+    // Domain-scoped ids (`example.com:proj`) exist but are legacy; accept their shape, and
+    // check the domain too: the whole id goes into request paths.
+    let id = match id.split_once(':') {
+        Some((domain, rest)) => {
+            let ok = !domain.is_empty()
+                && domain.len() <= 253
+                && domain.split('.').all(|l| {
+                    !l.is_empty()
+                        && l.chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                });
+            if !ok {
+                return Err("in a domain-scoped GCP project id (`example.com:proj`), the domain is lowercase letters, digits, `-` and `.`".into());
+            }
+            rest
+        }
+        None => id,
+    };
     if !(6..=30).contains(&id.len()) {
         return Err("GCP project ids are 6–30 characters long".into());
     }
@@ -254,6 +270,21 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_gcp_project_id_is_checked_whole() {
+        assert!(gcp_project("retail-prod-42").is_ok());
+        assert!(gcp_project("example.com:retail-prod").is_ok());
+        for bad in [
+            "a/b:retail-prod",
+            "x?y:retail-prod",
+            ":retail-prod",
+            "ex.com:a:retail-prod",
+            "retail-prod/../x",
+        ] {
+            assert!(gcp_project(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn pubsub_names() {

@@ -378,6 +378,23 @@ fn bad_flags_name_the_flag() {
         ),
         (&["teardown"], &["needs confirmation", "--yes"]),
         (&["frobnicate"], &["unrecognized subcommand"]),
+        // Extremes are refused with the limit, not overflowed into a panic.
+        (
+            &["generate", "--speed", "1e-300", "--count", "10"],
+            &["--speed", "from 0.001 to 1000000000"],
+        ),
+        (
+            &["verify", "--wait", "10000000000years"],
+            &["--wait", "366 days"],
+        ),
+        (
+            &["teardown", "--yes", "--drain-timeout", "99999999999d"],
+            &["--drain-timeout", "366 days"],
+        ),
+        (
+            &["--project", "a/b:retail-prod", "-t", "gcp", "plan"],
+            &["domain-scoped GCP project id"],
+        ),
     ];
     p.ok(&["up"]);
     for (args, message) in cases {

@@ -316,6 +316,26 @@ fn two_deployments_of_one_spec_tear_down_apart() {
     c.fakes.assert_no_violations();
 }
 
+/// A bug that panics inside a publishing task fails `generate` (exit 1) with the batch
+/// counted as failed, instead of a success that acknowledged fewer events than it claims.
+#[test]
+fn a_panic_inside_the_publisher_fails_generate_and_counts_the_batch_as_failed() {
+    let c = cloud();
+    c.ok(&["up"]);
+    let run = c
+        .run()
+        .env("BQFLOW_TEST_PANIC_IN_PUBLISH", "1")
+        .args(&["generate", "--count", "200", "--rate", "max"])
+        .code(1);
+    assert!(
+        run.stderr.contains("stopped on an internal error")
+            && run.stderr.contains("they count as failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("Generated"), "{}", run.stdout);
+}
+
 /// One REST call the way a colleague's script or console click would make it, past bqflow.
 fn call(method: reqwest::Method, url: &str, body: Option<serde_json::Value>) -> u16 {
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -8,6 +8,7 @@
 //! at-least-once, and `verify` counts the duplicates by id.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::FutureExt;
 use reqwest::Method;
 use tokio::sync::{Semaphore, mpsc};
 
@@ -189,7 +191,7 @@ impl PubSubSink {
             last_saved: Instant::now(),
         }));
         let (tx, rx) = mpsc::channel::<Batch>(in_flight() * 2);
-        let paths = topics.map(|t| format!("v1/projects/{project}/topics/{t}:publish"));
+        let paths = topics.map(|t| format!("{}:publish", super::pubsub::topic_path(project, t)));
         let dispatcher = runtime.spawn(dispatch(
             api,
             paths,
@@ -214,7 +216,7 @@ impl PubSubSink {
     }
 
     fn check(&self) -> Result<()> {
-        match self.failure.lock().expect("failure").take() {
+        match lock(&self.failure).take() {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -276,7 +278,7 @@ impl Sink for PubSubSink {
                 .block_on(dispatcher)
                 .map_err(|e| anyhow!("the publisher failed: {e}"))?;
         }
-        self.acks.lock().expect("acks").ledger.save()?;
+        lock(&self.acks).ledger.save()?;
         self.check()?;
         let per_topic: Vec<String> = (0..2)
             .map(|i| {
@@ -342,7 +344,7 @@ async fn dispatch(
             .acquire_owned()
             .await
             .expect("semaphore open");
-        let (api, path, counters, acks, failure) = (
+        let (api, path, counters, acks, task_failure) = (
             api.clone(),
             paths[batch.stream].clone(),
             counters.clone(),
@@ -351,32 +353,70 @@ async fn dispatch(
         );
         running.spawn(async move {
             let stream = batch.stream;
-            match publish(&api, &path, &batch, &counters[stream]).await {
-                Ok(()) => {
-                    counters[stream]
-                        .acked
-                        .fetch_add(batch.messages as u64, Ordering::Relaxed);
-                    if let Err(e) = acks.lock().expect("acks").record(&batch) {
-                        failure.lock().expect("failure").get_or_insert(e);
-                    }
-                }
-                Err(e) => {
-                    counters[stream]
-                        .failed
-                        .fetch_add(batch.messages as u64, Ordering::Relaxed);
-                    failure.lock().expect("failure").get_or_insert(e);
-                }
+            // A bug that panics in here must not leave the batch counted neither acknowledged
+            // nor failed (and `generate` reporting success): it counts as failed.
+            let outcome = AssertUnwindSafe(async {
+                publish(&api, &path, &batch, &counters[stream]).await?;
+                counters[stream]
+                    .acked
+                    .fetch_add(batch.messages as u64, Ordering::Relaxed);
+                lock(&acks).record(&batch)
+            })
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| {
+                Err(anyhow!(
+                    "publishing a batch of {} messages to {path} stopped on an internal error ({}); they count as failed",
+                    batch.messages,
+                    panic_text(&panic)
+                ))
+            });
+            if let Err(e) = outcome {
+                counters[stream]
+                    .failed
+                    .fetch_add(batch.messages as u64, Ordering::Relaxed);
+                lock(&task_failure).get_or_insert(e);
             }
             drop(permit);
         });
         // Reap finished tasks as we go.
-        while running.try_join_next().is_some() {}
+        while let Some(done) = running.try_join_next() {
+            reaped(done, &failure);
+        }
     }
-    while running.join_next().await.is_some() {}
+    while let Some(done) = running.join_next().await {
+        reaped(done, &failure);
+    }
+}
+
+/// A task that ended without reporting (cancelled, or a panic outside the guarded part).
+fn reaped(done: Result<(), tokio::task::JoinError>, failure: &Mutex<Option<anyhow::Error>>) {
+    if let Err(e) = done {
+        lock(failure).get_or_insert(anyhow!("a publishing task ended unexpectedly: {e}"));
+    }
+}
+
+/// A lock whose holder panicked still guards counts that are whole: take it.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// Publishes one batch, retrying transient failures with backoff until the deadline.
 async fn publish(api: &Api, path: &str, batch: &Batch, counters: &Counters) -> Result<()> {
+    // Test hook (debug builds only): a bug inside a publishing task, for the test that checks
+    // such a batch is reported as failed.
+    #[cfg(debug_assertions)]
+    if std::env::var_os("BQFLOW_TEST_PANIC_IN_PUBLISH").is_some() {
+        panic!("injected by BQFLOW_TEST_PANIC_IN_PUBLISH");
+    }
     let deadline = Instant::now() + publish_deadline();
     let mut wait = Duration::from_millis(100);
     loop {

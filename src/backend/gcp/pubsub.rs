@@ -95,6 +95,30 @@ pub fn subscription_name(project: &str, subscription: &str) -> String {
     format!("projects/{project}/subscriptions/{subscription}")
 }
 
+/// Pub/Sub names may hold `%` and `+`, which mean something else in a URL: in a request path
+/// each name is one percent-encoded segment (in a request body it is written as it is).
+pub fn segment(name: &str) -> String {
+    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+    const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    utf8_percent_encode(name, RESERVED).to_string()
+}
+
+pub fn topic_path(project: &str, topic: &str) -> String {
+    format!("v1/projects/{}/topics/{}", segment(project), segment(topic))
+}
+
+fn subscription_path(project: &str, subscription: &str) -> String {
+    format!(
+        "v1/projects/{}/subscriptions/{}",
+        segment(project),
+        segment(subscription)
+    )
+}
+
 /// Creates a topic; a 409 (someone, or an earlier attempt of ours, created it) is settled by
 /// reading what exists.
 pub async fn create_topic(
@@ -103,7 +127,7 @@ pub async fn create_topic(
     name: &str,
     topic: &Topic,
 ) -> Result<Topic, ApiError> {
-    let path = format!("v1/{}", topic_name(project, name));
+    let path = topic_path(project, name);
     let req = Request::new(Service::PubSub, Method::PUT, &path)
         .body(serde_json::to_value(topic).expect("serializable"))
         .repeat(Repeat::CreateThenSettle);
@@ -114,8 +138,7 @@ pub async fn create_topic(
 }
 
 pub async fn get_topic(api: &Api, project: &str, name: &str) -> Result<Option<Topic>, ApiError> {
-    api.get(Service::PubSub, format!("v1/{}", topic_name(project, name)))
-        .await
+    api.get(Service::PubSub, topic_path(project, name)).await
 }
 
 pub async fn patch_topic(
@@ -125,17 +148,13 @@ pub async fn patch_topic(
     topic: &Topic,
     mask: &[&str],
 ) -> Result<Topic, ApiError> {
-    let req = Request::new(
-        Service::PubSub,
-        Method::PATCH,
-        format!("v1/{}", topic_name(project, name)),
-    )
-    .body(json!({ "topic": topic, "updateMask": mask.join(",") }));
+    let req = Request::new(Service::PubSub, Method::PATCH, topic_path(project, name))
+        .body(json!({ "topic": topic, "updateMask": mask.join(",") }));
     api.call_as(&req).await
 }
 
 pub async fn delete_topic(api: &Api, project: &str, name: &str) -> Result<bool, ApiError> {
-    delete(api, format!("v1/{}", topic_name(project, name))).await
+    delete(api, topic_path(project, name)).await
 }
 
 pub async fn create_subscription(
@@ -144,7 +163,7 @@ pub async fn create_subscription(
     name: &str,
     sub: &Subscription,
 ) -> Result<Subscription, ApiError> {
-    let path = format!("v1/{}", subscription_name(project, name));
+    let path = subscription_path(project, name);
     let req = Request::new(Service::PubSub, Method::PUT, &path)
         .body(serde_json::to_value(sub).expect("serializable"))
         .repeat(Repeat::CreateThenSettle);
@@ -159,11 +178,8 @@ pub async fn get_subscription(
     project: &str,
     name: &str,
 ) -> Result<Option<Subscription>, ApiError> {
-    api.get(
-        Service::PubSub,
-        format!("v1/{}", subscription_name(project, name)),
-    )
-    .await
+    api.get(Service::PubSub, subscription_path(project, name))
+        .await
 }
 
 pub async fn patch_subscription(
@@ -176,14 +192,14 @@ pub async fn patch_subscription(
     let req = Request::new(
         Service::PubSub,
         Method::PATCH,
-        format!("v1/{}", subscription_name(project, name)),
+        subscription_path(project, name),
     )
     .body(json!({ "subscription": sub, "updateMask": mask.join(",") }));
     api.call_as(&req).await
 }
 
 pub async fn delete_subscription(api: &Api, project: &str, name: &str) -> Result<bool, ApiError> {
-    delete(api, format!("v1/{}", subscription_name(project, name))).await
+    delete(api, subscription_path(project, name)).await
 }
 
 /// Deletes; `false` when it was already gone (a retried delete may find it so).
@@ -343,6 +359,19 @@ mod iam_tests {
         assert_eq!(
             empty["bindings"],
             json!([{"role": "roles/pubsub.subscriber", "members": [agent]}])
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn names_are_one_encoded_path_segment() {
+        assert_eq!(super::segment("sales-events_1.x~"), "sales-events_1.x~");
+        assert_eq!(super::segment("a%b+c"), "a%25b%2Bc");
+        assert_eq!(
+            super::topic_path("p", "100%+"),
+            "v1/projects/p/topics/100%25%2B"
         );
     }
 }

@@ -1,7 +1,7 @@
 //! Queries on BigQuery: `jobs.query` with named parameters, then `jobs.getQueryResults` pages
 //! until the last row (or the limit), decoded into the same values the local target returns.
 
-use anyhow::{Result, anyhow};
+use anyhow::{Result, anyhow, bail};
 use base64::Engine;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -188,6 +188,14 @@ fn decode_row(row: &Value, fields: &[Value]) -> Result<Vec<Cell>> {
         .get("f")
         .and_then(Value::as_array)
         .ok_or_else(|| anyhow!("malformed row: {row}"))?;
+    // A row that does not match its schema is a server's bug; showing it shifted would be ours.
+    if cells.len() != fields.len() {
+        bail!(
+            "BigQuery returned a row of {} cells for a schema of {} columns; not showing a result that does not fit its columns",
+            cells.len(),
+            fields.len()
+        );
+    }
     Ok(cells
         .iter()
         .zip(fields)
@@ -244,6 +252,21 @@ fn plain_decimal(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_row_shorter_or_longer_than_its_schema_is_an_error_not_a_panic() {
+        let fields = vec![
+            json!({ "name": "a", "type": "STRING" }),
+            json!({ "name": "b", "type": "INT64" }),
+        ];
+        let short = json!({ "f": [{ "v": "x" }] });
+        let err = decode_row(&short, &fields).unwrap_err().to_string();
+        assert!(err.contains("1 cells for a schema of 2 columns"), "{err}");
+        let long = json!({ "f": [{ "v": "x" }, { "v": "1" }, { "v": "2" }] });
+        assert!(decode_row(&long, &fields).is_err());
+        let fits = json!({ "f": [{ "v": "x" }, { "v": "1" }] });
+        assert_eq!(decode_row(&fits, &fields).unwrap().len(), 2);
+    }
 
     #[test]
     fn cells_decode_by_type() {

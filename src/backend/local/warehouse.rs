@@ -85,7 +85,9 @@ impl Warehouse {
                 path.display()
             );
         }
-        let deadline = Instant::now() + wait;
+        let deadline = Instant::now()
+            .checked_add(wait)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(366 * 86_400));
         let mut pause = Duration::from_millis(2);
         loop {
             match Connection::open_with_flags(&path, locked_down()?) {

@@ -356,6 +356,20 @@ would process {bytes} bytes ({:.2} GB), about ${cost:.4} on demand at ${}/TiB",
         }
     }
 
+    /// Every generator run recorded on the target, by producer id (its model and seed): the
+    /// ledger's entries on gcp, the loaded cursors locally. `verify` checks each.
+    pub async fn producers(&self) -> Result<Vec<String>> {
+        match self {
+            #[cfg(feature = "duckdb")]
+            Backend::Local(l) => local::cursor::producers(&l.root),
+            Backend::Gcp(_) => Ok(self
+                .ledger()
+                .await?
+                .map(|l| l.producers.into_keys().collect())
+                .unwrap_or_default()),
+        }
+    }
+
     /// Where this target keeps local state (the generator's lock and ledger).
     pub fn state_dir(&self) -> std::path::PathBuf {
         match self {

@@ -11,7 +11,7 @@ use super::Global;
 use super::context::{self, Context, block_on};
 use crate::error::{Error, Result};
 use crate::generate::ledger::RangeSet;
-use crate::generate::{model_config, producer_id};
+use crate::generate::{model_config, seed_of};
 use crate::sql::{Dialect, Rendered};
 use crate::ui::Ui;
 
@@ -20,13 +20,14 @@ pub struct VerifyArgs {
     /// Keep checking until nothing is missing, up to this long (pipelines take a while).
     #[arg(long, value_parser = super::flags::duration)]
     pub wait: Option<Duration>,
-    /// The seed the events were generated with, if `generate --seed` was given one.
+    /// Check only the events of this seed (default: every generator run the target recorded).
     #[arg(long)]
     pub seed: Option<u64>,
 }
 
 /// One fact table's count.
 struct Check {
+    seed: u64,
     table: String,
     stream: &'static str,
     expected: u64,
@@ -123,22 +124,31 @@ fn check(ctx: &Context, seed: u64, ranges: Option<&[RangeSet; 2]>) -> Result<Vec
                 params: vec![],
             };
             let result = block_on(ctx.backend.query(&ctx.plan, &rendered, &[], None))?;
-            let number = |col: usize| match result.rows.first().map(|r| &r[col]) {
-                Some(crate::output::Value::Int(n)) => *n.max(&0) as u64,
-                Some(crate::output::Value::Decimal(d)) => d
-                    .split('.')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0),
-                _ => 0,
+            // A count that cannot be read is an error, never a silent 0 (NULL: no rows).
+            let number = |col: usize| -> Result<u64> {
+                match result.rows.first().and_then(|r| r.get(col)) {
+                    Some(crate::output::Value::Int(n)) => Ok(*n.max(&0) as u64),
+                    Some(crate::output::Value::Decimal(d)) => d
+                        .split('.')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| {
+                            Error::Runtime(anyhow::anyhow!("verify could not read the count `{d}`"))
+                        }),
+                    Some(crate::output::Value::Null) => Ok(0),
+                    other => Err(Error::Runtime(anyhow::anyhow!(
+                        "verify could not read a count from {relation}: {other:?}"
+                    ))),
+                }
             };
             checks.push(Check {
+                seed,
                 table: format!("{}.{}", spec.dataset.name, p.table),
                 stream,
-                expected: number(0),
-                distinct: number(1),
-                copies: number(2),
-                unacknowledged: number(3),
+                expected: number(0)?,
+                distinct: number(1)?,
+                copies: number(2)?,
+                unacknowledged: number(3)?,
             });
         }
     }
@@ -147,20 +157,50 @@ fn check(ctx: &Context, seed: u64, ranges: Option<&[RangeSet; 2]>) -> Result<Vec
 
 pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
     let ctx = context::load(g)?;
-    let mut model = model_config(&ctx.project.spec.generator);
-    model.seed = args.seed.unwrap_or(model.seed);
-    let producer = producer_id(&model);
     let ledger = block_on(ctx.backend.ledger())?;
-    let ranges = ledger.as_ref().map(|l| {
-        l.producers
-            .get(&producer)
-            .map(|e| e.acked.clone())
-            .unwrap_or_default()
-    });
+    // Every generator run the target recorded, by seed (ids are `T<seed>-<n>`), unless one seed
+    // is asked for; before any run, the spec's.
+    let seeds: Vec<u64> = match args.seed {
+        Some(seed) => vec![seed],
+        None => {
+            let mut seeds: Vec<u64> = block_on(ctx.backend.producers())?
+                .iter()
+                .filter_map(|p| seed_of(p))
+                .collect();
+            seeds.sort();
+            seeds.dedup();
+            if seeds.is_empty() {
+                seeds.push(model_config(&ctx.project.spec.generator).seed);
+            }
+            seeds
+        }
+    };
+    // On gcp, per seed, the ids Pub/Sub acknowledged (over every producer with that seed).
+    let ranges: Vec<Option<[RangeSet; 2]>> = seeds
+        .iter()
+        .map(|seed| {
+            ledger.as_ref().map(|l| {
+                let mut acked: [RangeSet; 2] = Default::default();
+                for (producer, entry) in &l.producers {
+                    if seed_of(producer) == Some(*seed) {
+                        for (into, from) in acked.iter_mut().zip(&entry.acked) {
+                            for (lo, hi) in &from.0 {
+                                into.insert(*lo, *hi);
+                            }
+                        }
+                    }
+                }
+                acked
+            })
+        })
+        .collect();
     let deadline = Instant::now() + args.wait.unwrap_or_default();
     let checks = loop {
         block_on(ctx.backend.settle(&ctx.plan))?;
-        let checks = check(&ctx, model.seed, ranges.as_ref())?;
+        let mut checks = Vec::new();
+        for (seed, ranges) in seeds.iter().zip(&ranges) {
+            checks.extend(check(&ctx, *seed, ranges.as_ref())?);
+        }
         let missing: u64 = checks.iter().map(Check::missing).sum();
         if missing == 0 || Instant::now() >= deadline {
             break checks;
@@ -180,6 +220,7 @@ pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
         "missing",
         "duplicated",
         "not acknowledged",
+        "seed",
     ]);
     for c in &checks {
         t.add_row([
@@ -190,6 +231,7 @@ pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
             c.missing().to_string(),
             c.duplicated().to_string(),
             c.unacknowledged.to_string(),
+            c.seed.to_string(),
         ]);
     }
     println!("{t}");

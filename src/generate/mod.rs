@@ -42,6 +42,14 @@ pub fn model_config(g: &Generator) -> ModelConfig {
 
 /// Names the event sequence a model produces. Stored with what was published, so a restarted
 /// generator resumes its own sequence and never mixes in another model's.
+/// The seed in a producer id (`… seed=42 …`).
+pub fn seed_of(producer: &str) -> Option<u64> {
+    producer
+        .split_whitespace()
+        .find_map(|part| part.strip_prefix("seed="))
+        .and_then(|s| s.parse().ok())
+}
+
 pub fn producer_id(m: &ModelConfig) -> String {
     format!(
         "bqflow-model-1 seed={} stores={} products={} day={}",

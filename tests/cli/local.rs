@@ -429,3 +429,42 @@ fn adhoc_sql_resolves_unqualified_names_in_the_dataset() {
     );
     assert!(plain.parse::<u64>().unwrap() > 0);
 }
+
+/// `verify` checks every generator run the warehouse recorded, by seed, without being told
+/// the seeds: a row lost from an earlier run with another seed is found.
+#[test]
+fn verify_checks_every_recorded_run_without_being_told_the_seed() {
+    let p = Project::example();
+    p.ok(&["up"]);
+    for seed in ["7", "8"] {
+        p.ok(&[
+            "generate", "--seed", seed, "--count", "600", "--rate", "max",
+        ]);
+    }
+    let all = p.ok(&["verify"]);
+    let rows = |out: &str, seed: &str| {
+        out.lines()
+            .filter(|l| l.contains("_fact") && l.trim_end_matches(['│', ' ']).ends_with(seed))
+            .count()
+    };
+    assert_eq!((rows(&all, "7"), rows(&all, "8")), (2, 2), "{all}");
+    {
+        let db = duckdb::Connection::open(p.path().join(".bqflow/warehouse.duckdb")).unwrap();
+        let deleted = db
+            .execute(
+                "DELETE FROM retail_dw.sales_fact WHERE transaction_id = 'T7-0000000005'",
+                [],
+            )
+            .unwrap();
+        assert_eq!(deleted, 1);
+    }
+    let lost = p.run().args(&["verify"]).code(1);
+    assert!(
+        lost.stderr.contains("1 acknowledged events are missing"),
+        "{}\n{}",
+        lost.stdout,
+        lost.stderr
+    );
+    // Asked for one seed only, the other run is not checked.
+    p.ok(&["verify", "--seed", "8"]);
+}

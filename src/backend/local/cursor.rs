@@ -70,6 +70,19 @@ fn from_table(wh: &Warehouse) -> Result<Cursors> {
     Ok(cursors)
 }
 
+/// Every generator producer whose events were loaded (the seed is in the id), for `verify`.
+/// Read from the mirror, written after every load.
+pub fn producers(root: &Path) -> Result<Vec<String>> {
+    let mut producers: Vec<String> = from_mirror(root)?
+        .unwrap_or_default()
+        .into_values()
+        .flat_map(|by_producer| by_producer.into_keys())
+        .collect();
+    producers.sort();
+    producers.dedup();
+    Ok(producers)
+}
+
 fn from_mirror(root: &Path) -> Result<Option<Cursors>> {
     let path = root.join(CURSOR_FILE);
     match std::fs::read(&path) {

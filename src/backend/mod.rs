@@ -41,14 +41,23 @@ pub struct TableReport {
     pub newest: Option<i64>,
 }
 
+/// A figure a target can report, or why it cannot: `status` shows "unknown", never a blank
+/// that reads as zero.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Reading<T> {
+    Known(T),
+    Unknown(String),
+}
+
 /// One row of `status` per pipeline.
 pub struct PipelineReport {
     pub name: String,
     pub route: String,
     pub state: String,
-    /// Messages waiting, where the target can tell (Pub/Sub backlog needs Cloud Monitoring).
-    pub backlog: Option<u64>,
-    pub last_load: Option<i64>,
+    /// Messages waiting (gcp: Cloud Monitoring's count of undelivered messages).
+    pub backlog: Reading<u64>,
+    /// µs since the Unix epoch of the last load; `Known(None)`: nothing loaded yet.
+    pub last_load: Reading<Option<i64>>,
     pub dead_lettered: i64,
 }
 

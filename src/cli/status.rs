@@ -4,6 +4,7 @@ use comfy_table::{Table, presets};
 
 use super::Global;
 use super::context::{self, block_on};
+use crate::backend::Reading;
 use crate::error::Result;
 use crate::output::timestamp_text;
 use crate::plan::diff::Observed;
@@ -78,18 +79,43 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
             "last load",
             "dead-lettered",
         ]);
+        // Why a figure is unknown, said once under the table.
+        let mut why: Vec<String> = Vec::new();
+        let mut shown = |reading: &Reading<String>| match reading {
+            Reading::Known(text) => text.clone(),
+            Reading::Unknown(reason) => {
+                if !why.contains(reason) {
+                    why.push(reason.clone());
+                }
+                format!(
+                    "unknown ({})",
+                    why.iter().position(|w| w == reason).unwrap_or(0) + 1
+                )
+            }
+        };
         for p in &report.pipelines {
+            let backlog = match &p.backlog {
+                Reading::Known(n) => Reading::Known(n.to_string()),
+                Reading::Unknown(r) => Reading::Unknown(r.clone()),
+            };
+            let last_load = match &p.last_load {
+                Reading::Known(Some(t)) => Reading::Known(format!("{} ago", age(Some(*t)))),
+                Reading::Known(None) => Reading::Known("never".into()),
+                Reading::Unknown(r) => Reading::Unknown(r.clone()),
+            };
             t.add_row([
                 p.name.clone(),
                 p.route.clone(),
                 p.state.clone(),
-                p.backlog.map_or("-".into(), |b| b.to_string()),
-                p.last_load
-                    .map_or("never".into(), |t| format!("{} ago", age(Some(t)))),
+                shown(&backlog),
+                shown(&last_load),
                 p.dead_lettered.to_string(),
             ]);
         }
         println!("{t}");
+        for (i, reason) in why.iter().enumerate() {
+            println!("  ({}) {reason}", i + 1);
+        }
     }
     if present == 0 {
         ui.note("Nothing provisioned yet: run `bqflow up`.");

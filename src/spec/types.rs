@@ -130,6 +130,8 @@ pub struct Endpoints {
     pub dataflow: Option<Text>,
     pub serviceusage: Option<Text>,
     pub resourcemanager: Option<Text>,
+    /// Cloud Monitoring, read by `status` for the subscription backlog.
+    pub monitoring: Option<Text>,
 }
 
 /// A Pub/Sub topic.

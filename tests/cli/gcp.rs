@@ -972,6 +972,20 @@ fn gcp_status_shows_row_counts_freshness_and_job_states() {
         sales.contains("s ") || sales.contains("m "),
         "no age of the newest event: {sales}"
     );
+    // No figure reads as zero or "never" when the target cannot tell: the backlog needs Cloud
+    // Monitoring (not emulated here), and streaming leaves no load time.
+    let pipeline = status.lines().find(|l| l.contains("sales-ingest")).unwrap();
+    assert!(
+        pipeline.contains("unknown (1)")
+            && pipeline.contains("unknown (2)")
+            && !pipeline.contains("never"),
+        "{status}"
+    );
+    assert!(
+        status.contains("(1) Cloud Monitoring is not emulated")
+            && status.contains("(2) streaming writes record no load time"),
+        "{status}"
+    );
     // Dry runs price a query without running it.
     let dry = c.ok(&["query", "top-products", "--dry-run"]);
     assert!(

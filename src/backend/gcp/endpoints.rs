@@ -13,16 +13,18 @@ pub enum Service {
     Dataflow,
     ServiceUsage,
     ResourceManager,
+    Monitoring,
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 7] = [
         Service::PubSub,
         Service::BigQuery,
         Service::Storage,
         Service::Dataflow,
         Service::ServiceUsage,
         Service::ResourceManager,
+        Service::Monitoring,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +35,7 @@ impl Service {
             Service::Dataflow => "dataflow",
             Service::ServiceUsage => "serviceusage",
             Service::ResourceManager => "cloudresourcemanager",
+            Service::Monitoring => "monitoring",
         }
     }
 
@@ -45,6 +48,7 @@ impl Service {
             Service::Dataflow => "dataflow.googleapis.com",
             Service::ServiceUsage => "serviceusage.googleapis.com",
             Service::ResourceManager => "cloudresourcemanager.googleapis.com",
+            Service::Monitoring => "monitoring.googleapis.com",
         }
     }
 
@@ -57,6 +61,7 @@ impl Service {
             Service::Dataflow => ("https://dataflow.googleapis.com", "/"),
             Service::ServiceUsage => ("https://serviceusage.googleapis.com", "/"),
             Service::ResourceManager => ("https://cloudresourcemanager.googleapis.com", "/"),
+            Service::Monitoring => ("https://monitoring.googleapis.com", "/"),
         }
     }
 
@@ -68,6 +73,7 @@ impl Service {
             Service::Dataflow => "BQFLOW_DATAFLOW_ENDPOINT",
             Service::ServiceUsage => "BQFLOW_SERVICEUSAGE_ENDPOINT",
             Service::ResourceManager => "BQFLOW_RESOURCEMANAGER_ENDPOINT",
+            Service::Monitoring => "BQFLOW_MONITORING_ENDPOINT",
         }
     }
 }
@@ -95,6 +101,7 @@ impl Endpoints {
             Service::Dataflow => spec.dataflow.as_ref(),
             Service::ServiceUsage => spec.serviceusage.as_ref(),
             Service::ResourceManager => spec.resourcemanager.as_ref(),
+            Service::Monitoring => spec.monitoring.as_ref(),
         };
         let list = Service::ALL
             .iter()

@@ -6,6 +6,7 @@ mod batch;
 pub mod bigquery;
 pub mod dataflow;
 pub mod endpoints;
+mod monitoring;
 pub mod publish;
 pub mod pubsub;
 pub mod query;
@@ -19,7 +20,7 @@ use std::time::Duration;
 use anyhow::{Result, anyhow, bail};
 use futures_util::stream::{self, StreamExt};
 
-use super::{PipelineReport, StatusReport, TableReport};
+use super::{PipelineReport, Reading, StatusReport, TableReport};
 use crate::error::UserInput;
 use crate::plan::build::{DEPLOYMENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL};
 use crate::plan::dag::{self, Outcome, Progress, Step};
@@ -358,8 +359,12 @@ impl Gcp {
                         name: p.name.clone(),
                         route: format!("{} → {}.{}", p.topic, p.dataset, p.table),
                         state,
-                        backlog: None,
-                        last_load: None,
+                        backlog: self.backlog(&p.subscription).await,
+                        // Streaming writes leave no load time behind; the tables' newest event
+                        // age above is the freshness that can be read.
+                        last_load: Reading::Unknown(
+                            "streaming writes record no load time; see the newest event".into(),
+                        ),
                         dead_lettered: report
                             .tables
                             .iter()
@@ -371,6 +376,26 @@ impl Gcp {
             }
         }
         Ok(())
+    }
+
+    /// Undelivered messages of a subscription, from Cloud Monitoring (which the emulators
+    /// do not have).
+    async fn backlog(&self, subscription: &str) -> Reading<u64> {
+        let endpoints = &self.api.endpoints;
+        if endpoints.get(Service::PubSub).overridden
+            && !endpoints.get(Service::Monitoring).overridden
+        {
+            return Reading::Unknown(
+                "Cloud Monitoring is not emulated (set BQFLOW_MONITORING_ENDPOINT)".into(),
+            );
+        }
+        match monitoring::undelivered(&self.api, &self.project, subscription).await {
+            Ok(Some(n)) => Reading::Known(n),
+            Ok(None) => {
+                Reading::Unknown("no sample in Cloud Monitoring yet (it lags a few minutes)".into())
+            }
+            Err(e) => Reading::Unknown(format!("Cloud Monitoring: {e}")),
+        }
     }
 
     /// Row count (streaming buffer included) and, for event tables, the newest event: one

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::{PipelineReport, StatusReport, TableReport};
+use super::{PipelineReport, Reading, StatusReport, TableReport};
 use crate::output::{QueryResult, Value};
 use crate::plan::ResourceId;
 use crate::plan::dag::{self, Outcome, Progress, Step};
@@ -131,8 +131,8 @@ impl Local {
                     } else {
                         "not provisioned".into()
                     },
-                    backlog: Some(backlog),
-                    last_load,
+                    backlog: Reading::Known(backlog),
+                    last_load: Reading::Known(last_load),
                     dead_lettered: tables
                         .iter()
                         .find(|t| t.table == dead_letters)

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use gcp_fakes::{Config, DataflowTiming, Fakes, FaultKind, FaultRule, Faults, Service, Upstream};
 
-use crate::support::{Project, Run, bin};
+use crate::support::{Project, Run, wait_until};
 
 /// The emulators' URLs: from the environment `scripts/test` sets up, or started here.
 fn emulators() -> &'static (String, String) {
@@ -565,18 +565,10 @@ fn an_interrupted_up_converges_on_the_next_run() {
     assert_eq!(c.active_jobs(), 2);
     // A kill in the middle converges too.
     c.ok(&["teardown", "--yes"]);
-    let mut child = Command::new(bin())
-        .current_dir(c.project.path())
-        .args(["--target", "gcp", "up"])
-        .envs(c.fakes.env())
-        .env("GOOGLE_CLOUD_PROJECT", &c.id)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(150));
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Killed once the first resource is made, with the rest in flight or not begun.
+    let mut up = c.run().args(&["up"]).spawn();
+    up.wait_for_line("✓", Duration::from_secs(60));
+    up.kill();
     c.ok(&["up"]);
     c.run().args(&["plan"]).code(0);
     assert_eq!(c.active_jobs(), 2);
@@ -1080,27 +1072,17 @@ fn ctrl_c_drains_in_flight_publishes_and_verify_finds_every_acknowledged_event()
                 .only(["pubsub.projects.topics.publish"]),
         ),
     );
-    let child = Command::new(bin())
-        .current_dir(c.project.path())
-        .args([
-            "--target", "gcp", "generate", "--rate", "3000", "--seed", "7",
-        ])
-        .envs(c.fakes.env())
-        .env("GOOGLE_CLOUD_PROJECT", &c.id)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(2000));
-    let sent = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    let generate = c
+        .run()
+        .args(&["generate", "--rate", "3000", "--seed", "7"])
+        .spawn();
+    // Interrupt once publishes are under way (some of them slow, so in flight).
+    wait_until("publish requests", Duration::from_secs(60), || {
+        c.fakes.requests_to("pubsub.projects.topics.publish").len() >= 4
+    });
+    let out = generate.interrupt();
+    let stdout = out.stdout;
+    assert_eq!(out.code, 130, "{stdout}\n{}", out.stderr);
     let acked = |topic: &str| -> usize {
         stdout
             .split(&format!("{topic} "))

@@ -95,6 +95,16 @@ impl Project {
     }
 }
 
+/// Polls `condition` every 20 ms until it holds, for at most `timeout` (a condition to wait
+/// for, never a fixed sleep); panics with `what` when it does not.
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "waited {timeout:?} for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 pub struct Run {
     cmd: Command,
     shown: Vec<String>,
@@ -289,6 +299,12 @@ impl Running {
             .status()
             .expect("run kill");
         assert!(sent.success(), "kill -INT failed");
+        self.finish()
+    }
+
+    /// Kills the command (SIGKILL: a crash, no chance to clean up).
+    pub fn kill(mut self) -> Done {
+        let _ = self.child.kill();
         self.finish()
     }
 

@@ -23,16 +23,15 @@ pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
     let ctx = context::load(g)?;
     // Held to the end: a running `generate` makes teardown refuse, and none can start.
     let _lock = crate::backend::lock::teardown(&ctx.backend.state_dir())?;
-    if !block_on(ctx.backend.any_present(&ctx.plan))? {
-        ui.note(format!(
-            "Nothing of project `{}` exists on the {}.",
-            ctx.project.spec.name,
-            ctx.backend.location()
-        ));
-        return Ok(0);
-    }
     let location = ctx.backend.location();
+    // Whether there was anything at all: found by name or by label (renamed leftovers, jobs
+    // of removed pipelines), not only what the spec still names.
+    let mut nothing = false;
     let mut confirm = |doomed: &Doomed| {
+        if doomed.groups.is_empty() {
+            nothing = true;
+            return !doomed.left_alone.is_empty();
+        }
         if args.yes {
             return true;
         }
@@ -54,6 +53,13 @@ pub fn run(ui: &Ui, g: &Global, args: TeardownArgs) -> Result<u8> {
                 .teardown(&ctx.plan, ui, args.drain_timeout, &mut confirm),
         )?
     else {
+        if nothing {
+            ui.note(format!(
+                "Nothing of project `{}` exists on the {location}.",
+                ctx.project.spec.name
+            ));
+            return Ok(0);
+        }
         return Err(Error::usage(
             "teardown needs confirmation: answer `y` on a terminal, or pass --yes",
         ));

@@ -1,7 +1,8 @@
-//! Teardown on gcp: find what this project made (by name and by label), stop the Dataflow jobs
-//! (drain, then cancel on timeout), delete subscriptions, topics, the dataset with its contents
-//! and the temp bucket — in that order, each phase concurrently. Anything without this project's
-//! labels is reported and left alone. Re-running after a failure finishes the job.
+//! Teardown on gcp: find what this deployment made (by name and by label, docs/ownership.md),
+//! stop the Dataflow jobs (drain, then cancel on timeout), delete subscriptions, topics, the
+//! dataset with its contents (or only our tables in it) and the temp bucket — in that order,
+//! each phase concurrently. Anything without this deployment's labels is reported and left
+//! alone. Re-running after a failure finishes the job.
 
 use std::time::{Duration, Instant};
 
@@ -64,15 +65,6 @@ impl Found {
 }
 
 impl Gcp {
-    /// Whether any resource of this project exists (by name, owned).
-    pub async fn any_owned(&self, plan: &Plan) -> Result<bool> {
-        Ok(self
-            .observe(plan)
-            .await?
-            .iter()
-            .any(|o| matches!(o, Observed::Present { owned: true, .. })))
-    }
-
     /// Finds what this deployment made: by name from the plan, by label for what was renamed
     /// out of it (and for jobs). Reads only.
     pub async fn find(&self, plan: &Plan, ui: &Ui) -> Result<Found> {

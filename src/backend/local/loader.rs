@@ -38,7 +38,8 @@ pub const HOLD_GAP: Duration = Duration::from_millis(60);
 /// wait while it does, so a load with a backlog commits in bounded steps and lets go in between.
 #[derive(Clone, Copy, Debug)]
 pub enum Budget {
-    /// Load everything pending (`verify` must count every row).
+    /// Load everything pending in one session (tests; `settle` loads everything in bounded
+    /// steps instead, so other processes get in between).
     Everything,
     /// Stop starting transactions after this long.
     For(Duration),
@@ -274,8 +275,8 @@ fn load_batch(
     Ok(report)
 }
 
-/// Deletes segment files every pipeline of their topic has consumed. Topics no pipeline reads
-/// keep their segments (shown as backlog by `status`), as messages wait on a subscription.
+/// Deletes segment files every reader of their topic has consumed (see `readers`). Topics no
+/// pipeline of the spec reads are not looked at: their segments stay until teardown.
 fn remove_fully_consumed(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) -> Result<()> {
     let topics: BTreeMap<&str, ()> = sinks.iter().map(|s| (s.def.topic.as_str(), ())).collect();
     let now_us = chrono::Utc::now().timestamp_micros();
@@ -292,7 +293,7 @@ fn remove_fully_consumed(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) ->
             let sealed_us = sealed_at(&name);
             let done = readers.iter().zip(&consumed).all(|((_, keep), set)| {
                 set.contains(&name)
-                    || sealed_us.is_some_and(|t| now_us - t > keep.as_micros() as i64)
+                    || sealed_us.is_some_and(|t| ((now_us - t).max(0) as u128) > keep.as_micros())
             });
             if done {
                 log.remove(&name)?;
@@ -308,10 +309,13 @@ fn remove_fully_consumed(wh: &Warehouse, root: &Path, sinks: &[PipelineSink]) ->
 /// its message retention). A segment goes when each of them has consumed it or let it expire.
 fn readers(wh: &Warehouse, topic: &str, sinks: &[PipelineSink]) -> Result<Vec<(String, Duration)>> {
     const DEFAULT_RETENTION: Duration = Duration::from_secs(7 * 86_400);
+    // The spec's own pipelines keep their segments until they load them, however long that
+    // takes (a table that no longer fits the spec holds its events back): nothing expires.
+    const UNTIL_LOADED: Duration = Duration::MAX;
     let mut readers: Vec<(String, Duration)> = sinks
         .iter()
         .filter(|s| s.def.topic == topic)
-        .map(|s| (s.def.subscription.clone(), DEFAULT_RETENTION))
+        .map(|s| (s.def.subscription.clone(), UNTIL_LOADED))
         .collect();
     let mut stmt = wh.conn.prepare(&format!(
         "SELECT name, fields FROM {META}.resources WHERE kind = 'subscription'"
@@ -327,9 +331,8 @@ fn readers(wh: &Warehouse, topic: &str, sinks: &[PipelineSink]) -> Result<Vec<(S
             .get("message_retention")
             .and_then(|r| humantime::parse_duration(r).ok())
             .unwrap_or(DEFAULT_RETENTION);
-        match readers.iter_mut().find(|(s, _)| *s == name) {
-            Some(reader) => reader.1 = keep,
-            None => readers.push((name, keep)),
+        if !readers.iter().any(|(s, _)| *s == name) {
+            readers.push((name, keep));
         }
     }
     Ok(readers)

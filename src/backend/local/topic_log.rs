@@ -32,7 +32,7 @@ pub struct SegmentHeader {
     pub last_seq: Option<u64>,
     /// When the segment was sealed (µs since the Unix epoch).
     pub sealed_us: i64,
-    /// Length and FNV-1a checksum (hex) of the records part, checked before a segment is
+    /// Length and checksum (hex, `checksum` below) of the records part, checked before a segment is
     /// loaded (absent in segments sealed by older versions, which are checked by their record
     /// count only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -257,8 +257,21 @@ fn parse_header(data: &[u8], path: &Path) -> Result<(SegmentHeader, usize)> {
     Ok((header, MAGIC.len() + end + 1))
 }
 
+/// A 64-bit checksum of the records, eight bytes at a time (a multiply-rotate hash in the
+/// manner of FxHash): it catches a cut or changed segment, and costs a fraction of FNV-1a's
+/// byte-at-a-time loop on the ingest path, where every byte is hashed twice (seal and load).
 fn checksum(records: &[u8]) -> String {
-    format!("{:016x}", crate::plan::fnv1a(records))
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+    let mut words = records.chunks_exact(8);
+    let mut h = records.len() as u64;
+    for w in &mut words {
+        let w = u64::from_le_bytes(w.try_into().expect("8 bytes"));
+        h = (h.rotate_left(5) ^ w).wrapping_mul(K);
+    }
+    for &b in words.remainder() {
+        h = (h.rotate_left(5) ^ b as u64).wrapping_mul(K);
+    }
+    format!("{h:016x}")
 }
 
 /// Distinguishes segments sealed in the same microsecond by one process.

@@ -14,6 +14,7 @@ pub mod error;
 pub mod generate;
 pub mod output;
 pub mod plan;
+pub mod settings;
 pub mod spec;
 pub mod sql;
 pub mod ui;
@@ -32,6 +33,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
+    if let Err(e) = settings::init() {
+        eprintln!("error: {}", output::visible(&e));
+        return ExitCode::from(2);
+    }
     match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -237,7 +237,21 @@ impl Backend {
         match self {
             #[cfg(feature = "duckdb")]
             Backend::Local(l) => l.settle(plan),
-            Backend::Gcp(_) => Ok(()),
+            // Pub/Sub → BigQuery is the pipelines' business; `verify --wait` polls instead.
+            Backend::Gcp(_) => {
+                let _ = plan;
+                Ok(())
+            }
+        }
+    }
+
+    /// The gcp target, when that is what this is (for what only BigQuery has, like a Looker
+    /// Studio link).
+    pub fn as_gcp(&self) -> Option<&gcp::Gcp> {
+        match self {
+            Backend::Gcp(g) => Some(g),
+            #[cfg(feature = "duckdb")]
+            Backend::Local(_) => None,
         }
     }
 
@@ -291,7 +305,6 @@ would process {bytes} bytes ({:.2} GB), about ${cost:.4} on demand at ${}/TiB",
         Ok(report)
     }
 
-    /// Removes what this project created.
     /// Finds what this deployment made, asks `confirm` with the list, then deletes exactly
     /// that. `None` when `confirm` said no (nothing was touched).
     pub async fn teardown(

@@ -222,7 +222,7 @@ fn export(ui: &Ui, board: &Board, target: &str, snapshot: &Snapshot, file: &Path
 }
 
 fn print_looker_link(ctx: &Context, board: &Board) -> Result<u8> {
-    let Backend::Gcp(gcp) = &ctx.backend else {
+    let Some(gcp) = ctx.backend.as_gcp() else {
         return Err(Error::usage(
             "--looker makes a Looker Studio report over BigQuery: add --target gcp",
         ));

@@ -65,12 +65,12 @@ impl Project {
         })
     }
 
-    /// The local target's folder, resolved against the spec's folder.
     /// This deployment's identity (`plan::deployment_id`).
     pub fn deployment(&self) -> String {
         crate::plan::deployment_id(&self.spec.name, &self.spec.dataset.name)
     }
 
+    /// The local target's folder, resolved against the spec's folder.
     pub fn local_dir(&self) -> PathBuf {
         self.root.join(self.spec.targets.local.dir.as_str())
     }

@@ -681,3 +681,15 @@ fn a_dead_letter_payload_with_escape_sequences_prints_inert() {
         assert!(shown.contains("␛[31mERROR"), "{format}: {shown}");
     }
 }
+
+/// A malformed `BQFLOW_*` knob is a usage error naming the variable, not a silent default.
+#[test]
+fn a_malformed_environment_knob_is_named() {
+    let p = Project::example();
+    p.run()
+        .env("BQFLOW_RETRY_DEADLINE_MS", "2m")
+        .args(&["status"])
+        .code(2)
+        .clean_error()
+        .stderr_has(&["BQFLOW_RETRY_DEADLINE_MS=`2m`", "whole number"]);
+}

@@ -145,19 +145,12 @@ impl RetryPolicy {
     /// Defaults after Google's guidance (exponential backoff capped at 32 s), overridable for
     /// tests and impatient users with `BQFLOW_RETRY_DEADLINE_MS` / `BQFLOW_REQUEST_TIMEOUT_MS`.
     pub fn from_env() -> RetryPolicy {
-        let ms = |key: &str, default: u64| {
-            Duration::from_millis(
-                std::env::var(key)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(default),
-            )
-        };
+        let s = crate::settings::get();
         RetryPolicy {
-            min_delay: ms("BQFLOW_RETRY_MIN_DELAY_MS", 200),
+            min_delay: s.retry_min_delay,
             max_delay: Duration::from_secs(32),
-            deadline: ms("BQFLOW_RETRY_DEADLINE_MS", 120_000),
-            request_timeout: ms("BQFLOW_REQUEST_TIMEOUT_MS", 60_000),
+            deadline: s.retry_deadline,
+            request_timeout: s.request_timeout,
         }
     }
 }

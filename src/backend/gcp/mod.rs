@@ -36,10 +36,6 @@ pub const ROWS_LABEL: &str = "bqflow-rows";
 /// View label holding the fingerprint of the SQL bqflow wrote.
 pub const SQL_LABEL: &str = "bqflow-sql";
 
-/// Requests in flight at once. BigQuery allows 100 requests/s per method and user; this stays
-/// well inside while making a wide plan finish in a few round trips.
-const CONCURRENCY: usize = 16;
-
 pub struct Gcp {
     pub api: Api,
     pub project: String,
@@ -73,14 +69,7 @@ impl Gcp {
             .gcp
             .as_ref()
             .ok_or_else(|| anyhow!("the spec has no targets.gcp"))?;
-        let ms = |key: &str, default: u64| {
-            Duration::from_millis(
-                std::env::var(key)
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(default),
-            )
-        };
+        let settings = crate::settings::get();
         Ok(Gcp {
             api: Api::new(
                 Endpoints::resolve(&target.endpoints),
@@ -100,14 +89,10 @@ impl Gcp {
             deployment: project.deployment(),
             dataset: project.spec.dataset.name.value.clone(),
             maximum_bytes_billed: target.maximum_bytes_billed.as_ref().map(|m| m.value),
-            concurrency: std::env::var("BQFLOW_CONCURRENCY")
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(CONCURRENCY)
-                .max(1),
+            concurrency: settings.concurrency,
             checked: tokio::sync::OnceCell::new(),
             agent: tokio::sync::OnceCell::new(),
-            poll: ms("BQFLOW_POLL_MS", 5000),
+            poll: settings.poll,
         })
     }
 

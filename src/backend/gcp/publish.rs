@@ -34,30 +34,17 @@ const MAX_BODY: usize = 7 << 20;
 /// Messages per request: Pub/Sub's maximum, or fewer with `BQFLOW_PUBLISH_BATCH` (the
 /// benchmark's one-message-per-request baseline uses 1).
 fn batch_size() -> usize {
-    std::env::var("BQFLOW_PUBLISH_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(MAX_MESSAGES)
-        .clamp(1, MAX_MESSAGES)
+    crate::settings::get().publish_batch.clamp(1, MAX_MESSAGES)
 }
 /// A batch waits at most this long for more messages, so slow rates still flow promptly.
 const LINGER: Duration = Duration::from_millis(50);
 /// How long one batch may keep failing before the run gives up (its events stay unacknowledged
 /// and are published again by the next run).
 fn publish_deadline() -> Duration {
-    Duration::from_millis(
-        std::env::var("BQFLOW_PUBLISH_DEADLINE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(600_000),
-    )
+    crate::settings::get().publish_deadline
 }
 fn in_flight() -> usize {
-    std::env::var("BQFLOW_PUBLISH_IN_FLIGHT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(16)
-        .max(1)
+    crate::settings::get().publish_in_flight
 }
 
 #[derive(Default)]

@@ -52,10 +52,7 @@ pub struct Busy {
 /// How long a command waits for another to release the warehouse. Loads and queries hold it
 /// for milliseconds to seconds; a minute covers a slow metric over a large table.
 pub fn lock_timeout() -> Duration {
-    std::env::var("BQFLOW_LOCK_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(Duration::from_secs(60), Duration::from_millis)
+    crate::settings::get().lock_timeout
 }
 
 /// Longest pause between two attempts to open a busy warehouse. Writers let go between

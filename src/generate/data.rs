@@ -173,7 +173,7 @@ pub(crate) struct Category {
     pub catalogue_share: f64,
     /// Share of units sold on an ordinary holiday weekend.
     pub normal_share: f64,
-    /// Black Friday lift over that share (electronics ~2.3x, per design §8).
+    /// Black Friday lift over that share (electronics ~2.3x, docs/generator.md#figures).
     pub lift: f64,
     /// Relative chance that one of its products is picked as a doorbuster.
     pub doorbuster_weight: f64,

@@ -1,5 +1,6 @@
-//! The dimension rows (`stores_dim`, `products_dim`) as JSON messages, so that both targets load
-//! them through the same path as events: the local loader's strict parser, BigQuery's JSON rows.
+//! The dimension rows (`stores_dim`, `products_dim`) as JSON messages. The local target loads
+//! them through the loader's strict parser, like events; gcp turns them into `DELETE` and
+//! `INSERT … VALUES` statements (`backend/gcp/resources.rs`).
 
 use serde_json::json;
 

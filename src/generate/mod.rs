@@ -1,7 +1,7 @@
 //! `bqflow generate`'s event source: a deterministic model of a Black Friday (stores across US
 //! time zones, a product catalogue with doorbusters, a demand curve, per-store inventory), its
 //! allocation-free JSON encoder, optional malformed events for dead-letter testing, the pacer
-//! that holds the requested rate, and the loop that feeds a sink. See design §4 and §8.
+//! that holds the requested rate, and the loop that feeds a sink. See docs/generator.md.
 
 mod catalog;
 mod data;

@@ -1,6 +1,6 @@
 //! Runs steps concurrently in dependency order: a step starts as soon as every step it depends
 //! on has succeeded; if one fails, its dependents are skipped (never half-built on a missing
-//! parent). `teardown` runs the same machinery with the edges reversed.
+//! parent). `up` applies plans with it; teardown runs fixed phases instead (`gcp/teardown.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;

@@ -21,7 +21,8 @@ pub struct Spec {
     /// Free text shown by `status`.
     #[serde(default)]
     pub description: Option<Text>,
-    /// Extra labels put on every resource (bqflow adds `bqflow-project` and `managed-by`).
+    /// Extra labels put on every resource (bqflow adds `bqflow-project`, `bqflow-deployment` and
+    /// `managed-by`).
     #[serde(default)]
     pub labels: BTreeMap<Text, Text>,
     /// Where the pipeline runs. `local` is the default target.

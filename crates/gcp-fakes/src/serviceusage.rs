@@ -10,7 +10,8 @@ use crate::discovery::{Matched, Service};
 use crate::reply::{Outcome, Reply};
 use crate::server::{Api, Hub};
 
-/// At most this many names per batchGet, and service ids per batchEnable (reference §5).
+/// At most this many names per batchGet, and service ids per batchEnable
+/// (docs/gcp-apis.md#service-usage-and-resource-manager).
 const MAX_BATCH_GET: usize = 30;
 const MAX_BATCH_ENABLE: usize = 20;
 

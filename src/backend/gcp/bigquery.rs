@@ -1,4 +1,5 @@
-//! BigQuery v2: datasets, tables, views and queries (reference §2; discovery `bigquery.v2.json`).
+//! BigQuery v2: datasets, tables, views and queries (docs/gcp-apis.md#bigquery; discovery
+//! `bigquery.v2.json`).
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Dataflow v1b3: template launches and job control (reference §3; discovery
+//! Dataflow v1b3: template launches and job control (docs/gcp-apis.md#dataflow; discovery
 //! `dataflow.v1b3.json`). Regional `projects.locations.*` forms throughout.
 
 use std::collections::BTreeMap;

@@ -1,4 +1,4 @@
-//! Pub/Sub v1: topics and subscriptions (reference §1; discovery `pubsub.v1.json`).
+//! Pub/Sub v1: topics and subscriptions (docs/gcp-apis.md#pubsub; discovery `pubsub.v1.json`).
 
 use std::collections::BTreeMap;
 

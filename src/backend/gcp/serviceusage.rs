@@ -1,4 +1,5 @@
-//! Service Usage: are the APIs bqflow needs enabled? (reference §5)
+//! Service Usage: are the APIs bqflow needs enabled?
+//! (docs/gcp-apis.md#service-usage-and-resource-manager)
 
 use reqwest::Method;
 use serde_json::Value;

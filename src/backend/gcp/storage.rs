@@ -1,4 +1,5 @@
-//! Cloud Storage JSON API: the Dataflow temp bucket (reference §4; discovery `storage.v1.json`).
+//! Cloud Storage JSON API: the Dataflow temp bucket (docs/gcp-apis.md#cloud-storage; discovery
+//! `storage.v1.json`).
 
 use std::collections::BTreeMap;
 

@@ -1,7 +1,7 @@
 //! `generate` into the local target. The generator thread only appends to in-memory batches;
 //! a sealing thread makes them durable segments (the fsync never stalls the pace), and a
 //! loading thread moves sealed segments into the warehouse every few hundred milliseconds, so
-//! `query` in another terminal sees events within about a second.
+//! `query` in another terminal sees events within about half a second.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -32,7 +32,7 @@ use upstream::{Failure, TableRef, Upstream};
 
 /// How often the worker looks for work.
 const TICK: Duration = Duration::from_millis(100);
-/// Rows per `insertAll`: BigQuery's recommended size (reference §2.4).
+/// Rows per `insertAll`: BigQuery's recommended size (docs/gcp-apis.md#bigquery-insertall).
 const BATCH: usize = 500;
 /// How long one consumer may keep the worker before the next poll picks up new consumers.
 const SLICE: Duration = Duration::from_secs(1);

@@ -1,5 +1,6 @@
-//! The two consumers and what each does with a message that does not fit (reference §3.4,
-//! §1.6):
+//! The two consumers and what each does with a message that does not fit
+//! (docs/gcp-apis.md#dataflow-template-parameters,
+//! docs/gcp-apis.md#pubsub-bigquery-subscriptions):
 //!
 //! - a `PubSub_Subscription_to_BigQuery` job writes it into its dead-letter table (created
 //!   with the template's schema if missing), with the reason in `errorMessage`;

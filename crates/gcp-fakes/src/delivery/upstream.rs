@@ -191,7 +191,8 @@ impl Upstream {
     ) -> Result<Vec<(usize, String)>, Failure> {
         let rows: Vec<Value> = rows
             .into_iter()
-            // insertId makes a retry after a lost answer idempotent (reference §6).
+            // insertId makes a retry after a lost answer idempotent
+            // (docs/gcp-apis.md#retries-and-idempotency).
             .map(|(id, row)| json!({"insertId": id, "json": row}))
             .collect();
         let body = json!({"rows": rows, "skipInvalidRows": true});

@@ -1,8 +1,8 @@
 //! IAM policies on topics and subscriptions (`getIamPolicy` / `setIamPolicy`), and the check
 //! Pub/Sub makes before dead-lettering: its service agent must be allowed to publish to the
-//! dead-letter topic and to acknowledge on the source subscription (reference §1.5). Without
-//! those grants real Pub/Sub keeps redelivering instead of forwarding; so does this fake.
-//! Project-level grants are not modelled.
+//! dead-letter topic and to acknowledge on the source subscription
+//! (docs/gcp-apis.md#pubsub-dead-lettering). Without those grants real Pub/Sub keeps
+//! redelivering instead of forwarding; so does this fake. Project-level grants are not modelled.
 
 use serde_json::{Map, Value, json};
 

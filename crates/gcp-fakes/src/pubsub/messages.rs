@@ -10,7 +10,7 @@ use super::{Pending, PubSub, PublishedMessage, State, not_found};
 use crate::discovery::Matched;
 use crate::reply::{Outcome, Reply};
 
-/// Per publish request (reference §1.7).
+/// Per publish request (docs/gcp-apis.md#pubsub-publish-limits).
 const MAX_MESSAGES: usize = 1000;
 const MAX_REQUEST_BYTES: usize = 10_000_000;
 const MAX_ATTRIBUTES: usize = 100;

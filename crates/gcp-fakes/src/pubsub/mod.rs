@@ -1,6 +1,6 @@
 //! Fake Pub/Sub v1 (REST), in memory: topics, subscriptions, publish, pull and ack.
 //!
-//! Behaves as reference §1 describes: 409 `ALREADY_EXISTS` / 404 `NOT_FOUND` with the
+//! Behaves as docs/gcp-apis.md#pubsub describes: 409 `ALREADY_EXISTS` / 404 `NOT_FOUND` with the
 //! service's message texts, update masks, `_deleted-topic_`, subscription defaults
 //! (ack deadline 10 s, retention 7 d, expiry 31 d unless `expirationPolicy: {}`), publish
 //! limits. Message filters, ordering guarantees, push and Cloud Storage delivery are not
@@ -162,7 +162,8 @@ fn full_name(project: &str, kind: &str, id: &str) -> String {
     }
 }
 
-/// Checks `projects/{p}/{kind}/{id}` and the id rule (reference §1.3); returns the id.
+/// Checks `projects/{p}/{kind}/{id}` and the id rule (docs/gcp-apis.md#pubsub-resource-names);
+/// returns the id.
 fn resource_id<'a>(name: &'a str, kind: &str) -> Result<&'a str, Reply> {
     let invalid = || Reply::invalid(format!("Invalid [{kind}] name: (name={name})"));
     let mut parts = name.split('/');

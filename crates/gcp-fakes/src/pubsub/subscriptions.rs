@@ -1,4 +1,5 @@
-//! Subscription methods, and the defaults and rules of reference §1.5–1.6.
+//! Subscription methods, and the defaults and rules of docs/gcp-apis.md#pubsub-subscriptions
+//! and docs/gcp-apis.md#pubsub-bigquery-subscriptions.
 
 use std::collections::VecDeque;
 

@@ -80,7 +80,7 @@ impl PubSub {
             return Err(not_found(name));
         }
         state.policies.remove(name);
-        // Subscriptions outlive their topic (reference §1.2).
+        // Subscriptions outlive their topic (docs/gcp-apis.md#pubsub-lifecycle).
         for sub in state.subscriptions.values_mut() {
             if sub.resource.get("topic").and_then(Value::as_str) == Some(name) {
                 sub.resource

@@ -155,6 +155,20 @@ impl RetryPolicy {
     }
 }
 
+/// One segment of a request path, percent-encoded: names may hold `%`, `+`, `/` or spaces
+/// (Pub/Sub names, Cloud Storage object names), which mean something else in a URL. Everything
+/// but RFC 3986's unreserved characters is encoded; request bodies carry names as they are.
+pub fn path_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 pub struct Api {
     http: reqwest::Client,
     pub endpoints: Endpoints,
@@ -220,6 +234,25 @@ impl Api {
                 tracing::info!("retrying in {wait:?} after: {e}");
             })
             .await
+    }
+
+    /// Sends a create; a 409 (someone, or an earlier attempt of ours whose answer was lost,
+    /// made it already) is settled by reading what exists with `read_back`. Every create goes
+    /// through here, so a retried create never fails on its own success.
+    pub async fn create_or_read<T, F, Fut>(
+        &self,
+        req: &Request,
+        read_back: F,
+    ) -> Result<T, ApiError>
+    where
+        T: DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>, ApiError>>,
+    {
+        match self.call_as(req).await {
+            Err(e) if e.conflict() => read_back().await?.ok_or(e),
+            other => other,
+        }
     }
 
     /// `call` decoded into a type.

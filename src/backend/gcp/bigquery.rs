@@ -149,12 +149,10 @@ pub async fn insert_dataset(api: &Api, project: &str, ds: &Dataset) -> Result<Da
     )
     .body(serde_json::to_value(ds).expect("serializable"))
     .repeat(Repeat::CreateThenSettle);
-    match api.call_as(&req).await {
-        Err(e) if e.conflict() => get_dataset(api, project, &ds.dataset_reference.dataset_id)
-            .await?
-            .ok_or(e),
-        other => other,
-    }
+    api.create_or_read(&req, || {
+        get_dataset(api, project, &ds.dataset_reference.dataset_id)
+    })
+    .await
 }
 
 /// Patches only the fields present in `patch`.
@@ -295,12 +293,8 @@ pub async fn insert_table(api: &Api, project: &str, t: &Table) -> Result<Table, 
     )
     .body(serde_json::to_value(t).expect("serializable"))
     .repeat(Repeat::CreateThenSettle);
-    match api.call_as(&req).await {
-        Err(e) if e.conflict() => get_table(api, project, &r.dataset_id, &r.table_id)
-            .await?
-            .ok_or(e),
-        other => other,
-    }
+    api.create_or_read(&req, || get_table(api, project, &r.dataset_id, &r.table_id))
+        .await
 }
 
 pub async fn patch_table(

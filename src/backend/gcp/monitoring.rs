@@ -5,9 +5,8 @@
 use reqwest::Method;
 use serde_json::Value;
 
-use super::api::{Api, ApiError, Request};
+use super::api::{Api, ApiError, Request, path_segment};
 use super::endpoints::Service;
-use super::pubsub::segment;
 
 const UNDELIVERED: &str = "pubsub.googleapis.com/subscription/num_undelivered_messages";
 
@@ -25,7 +24,7 @@ pub async fn undelivered(
     let req = Request::new(
         Service::Monitoring,
         Method::GET,
-        format!("v3/projects/{}/timeSeries", segment(project)),
+        format!("v3/projects/{}/timeSeries", path_segment(project)),
     )
     .query(
         "filter",

@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::api::{Api, ApiError, Repeat, Request};
+use super::api::{Api, ApiError, Repeat, Request, path_segment};
 use super::endpoints::Service;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -95,27 +95,19 @@ pub fn subscription_name(project: &str, subscription: &str) -> String {
     format!("projects/{project}/subscriptions/{subscription}")
 }
 
-/// Pub/Sub names may hold `%` and `+`, which mean something else in a URL: in a request path
-/// each name is one percent-encoded segment (in a request body it is written as it is).
-pub fn segment(name: &str) -> String {
-    use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-    const RESERVED: &AsciiSet = &NON_ALPHANUMERIC
-        .remove(b'-')
-        .remove(b'.')
-        .remove(b'_')
-        .remove(b'~');
-    utf8_percent_encode(name, RESERVED).to_string()
-}
-
 pub fn topic_path(project: &str, topic: &str) -> String {
-    format!("v1/projects/{}/topics/{}", segment(project), segment(topic))
+    format!(
+        "v1/projects/{}/topics/{}",
+        path_segment(project),
+        path_segment(topic)
+    )
 }
 
 fn subscription_path(project: &str, subscription: &str) -> String {
     format!(
         "v1/projects/{}/subscriptions/{}",
-        segment(project),
-        segment(subscription)
+        path_segment(project),
+        path_segment(subscription)
     )
 }
 
@@ -131,10 +123,8 @@ pub async fn create_topic(
     let req = Request::new(Service::PubSub, Method::PUT, &path)
         .body(serde_json::to_value(topic).expect("serializable"))
         .repeat(Repeat::CreateThenSettle);
-    match api.call_as(&req).await {
-        Err(e) if e.conflict() => api.get(Service::PubSub, path).await?.ok_or(e),
-        other => other,
-    }
+    api.create_or_read(&req, || api.get(Service::PubSub, path.clone()))
+        .await
 }
 
 pub async fn get_topic(api: &Api, project: &str, name: &str) -> Result<Option<Topic>, ApiError> {
@@ -167,10 +157,8 @@ pub async fn create_subscription(
     let req = Request::new(Service::PubSub, Method::PUT, &path)
         .body(serde_json::to_value(sub).expect("serializable"))
         .repeat(Repeat::CreateThenSettle);
-    match api.call_as(&req).await {
-        Err(e) if e.conflict() => api.get(Service::PubSub, path).await?.ok_or(e),
-        other => other,
-    }
+    api.create_or_read(&req, || api.get(Service::PubSub, path.clone()))
+        .await
 }
 
 pub async fn get_subscription(
@@ -367,8 +355,11 @@ mod iam_tests {
 mod tests {
     #[test]
     fn names_are_one_encoded_path_segment() {
-        assert_eq!(super::segment("sales-events_1.x~"), "sales-events_1.x~");
-        assert_eq!(super::segment("a%b+c"), "a%25b%2Bc");
+        assert_eq!(
+            super::path_segment("sales-events_1.x~"),
+            "sales-events_1.x~"
+        );
+        assert_eq!(super::path_segment("a%b+c"), "a%25b%2Bc");
         assert_eq!(
             super::topic_path("p", "100%+"),
             "v1/projects/p/topics/100%25%2B"

@@ -7,7 +7,7 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::api::{Api, ApiError, Repeat, Request};
+use super::api::{Api, ApiError, Repeat, Request, path_segment};
 use super::endpoints::Service;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -24,20 +24,8 @@ pub struct Bucket {
     pub iam_configuration: Option<Value>,
 }
 
-/// Percent-encodes one path segment (object names may contain `/`).
-pub fn encode_segment(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 pub async fn get_bucket(api: &Api, name: &str) -> Result<Option<Bucket>, ApiError> {
-    api.get(Service::Storage, format!("b/{}", encode_segment(name)))
+    api.get(Service::Storage, format!("b/{}", path_segment(name)))
         .await
 }
 
@@ -46,10 +34,8 @@ pub async fn insert_bucket(api: &Api, project: &str, bucket: &Bucket) -> Result<
         .query("project", project)
         .body(serde_json::to_value(bucket).expect("serializable"))
         .repeat(Repeat::CreateThenSettle);
-    match api.call_as(&req).await {
-        Err(e) if e.conflict() => get_bucket(api, &bucket.name).await?.ok_or(e),
-        other => other,
-    }
+    api.create_or_read(&req, || get_bucket(api, &bucket.name))
+        .await
 }
 
 pub async fn patch_bucket(api: &Api, name: &str, patch: Value) -> Result<Bucket, ApiError> {
@@ -57,7 +43,7 @@ pub async fn patch_bucket(api: &Api, name: &str, patch: Value) -> Result<Bucket,
         &Request::new(
             Service::Storage,
             Method::PATCH,
-            format!("b/{}", encode_segment(name)),
+            format!("b/{}", path_segment(name)),
         )
         .body(patch),
     )
@@ -73,7 +59,7 @@ pub async fn empty_and_delete_bucket(api: &Api, name: &str) -> Result<usize, Api
                 &Request::new(
                     Service::Storage,
                     Method::GET,
-                    format!("b/{}/o", encode_segment(name)),
+                    format!("b/{}/o", path_segment(name)),
                 )
                 .query("versions", "true"),
             )
@@ -97,7 +83,7 @@ pub async fn empty_and_delete_bucket(api: &Api, name: &str) -> Result<usize, Api
             let mut req = Request::new(
                 Service::Storage,
                 Method::DELETE,
-                format!("b/{}/o/{}", encode_segment(name), encode_segment(object)),
+                format!("b/{}/o/{}", path_segment(name), path_segment(object)),
             );
             if let Some(generation) = item.get("generation").and_then(Value::as_str) {
                 req = req.query("generation", generation);
@@ -113,7 +99,7 @@ pub async fn empty_and_delete_bucket(api: &Api, name: &str) -> Result<usize, Api
         .call(&Request::new(
             Service::Storage,
             Method::DELETE,
-            format!("b/{}", encode_segment(name)),
+            format!("b/{}", path_segment(name)),
         ))
         .await
     {
@@ -127,6 +113,6 @@ pub async fn empty_and_delete_bucket(api: &Api, name: &str) -> Result<usize, Api
 mod tests {
     #[test]
     fn object_names_are_one_segment() {
-        assert_eq!(super::encode_segment("temp/a b.json"), "temp%2Fa%20b.json");
+        assert_eq!(super::path_segment("temp/a b.json"), "temp%2Fa%20b.json");
     }
 }

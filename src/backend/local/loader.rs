@@ -463,19 +463,27 @@ mod bounded_tests {
         )
     }
 
+    /// A warehouse with schema `d` and, per name, a table of one REQUIRED `id` column and its
+    /// dead-letter table.
+    fn warehouse_with(tables: &[&str]) -> (tempfile::TempDir, Warehouse) {
+        let root = tempfile::tempdir().unwrap();
+        let wh = Warehouse::open(root.path(), true).unwrap();
+        let mut ddl = String::from("CREATE SCHEMA d;");
+        for t in tables {
+            ddl.push_str(&format!(
+                "CREATE TABLE d.{t} (id VARCHAR NOT NULL);
+                 CREATE TABLE d.{t}_error_records (timestamp TIMESTAMP, payloadString VARCHAR, payloadBytes BLOB, errorMessage VARCHAR, stacktrace VARCHAR);"
+            ));
+        }
+        wh.conn.execute_batch(&ddl).unwrap();
+        (root, wh)
+    }
+
     /// A segment cut short on disk is set aside and reported; nothing of it is loaded or
     /// marked consumed, and the segments around it load as usual.
     #[test]
     fn a_torn_segment_is_set_aside_and_never_marked_consumed() {
-        let root = tempfile::tempdir().unwrap();
-        let wh = Warehouse::open(root.path(), true).unwrap();
-        wh.conn
-            .execute_batch(
-                "CREATE SCHEMA d;
-                 CREATE TABLE d.a (id VARCHAR NOT NULL);
-                 CREATE TABLE d.a_error_records (timestamp TIMESTAMP, payloadString VARCHAR, payloadBytes BLOB, errorMessage VARCHAR, stacktrace VARCHAR);",
-            )
-            .unwrap();
+        let (root, wh) = warehouse_with(&["a"]);
         let log = TopicLog::create(root.path(), "ta").unwrap();
         let mut names = Vec::new();
         for s in 0..3 {
@@ -507,14 +515,10 @@ mod bounded_tests {
     /// consume a segment (or let it expire) before the segment goes.
     #[test]
     fn segments_wait_for_every_recorded_reader_of_their_topic() {
-        let root = tempfile::tempdir().unwrap();
-        let wh = Warehouse::open(root.path(), true).unwrap();
+        let (root, wh) = warehouse_with(&["a"]);
         wh.conn
             .execute_batch(&format!(
-                "CREATE SCHEMA d;
-                 CREATE TABLE d.a (id VARCHAR NOT NULL);
-                 CREATE TABLE d.a_error_records (timestamp TIMESTAMP, payloadString VARCHAR, payloadBytes BLOB, errorMessage VARCHAR, stacktrace VARCHAR);
-                 INSERT INTO {META}.resources VALUES ('subscription', 'audit-sub',
+                "INSERT INTO {META}.resources VALUES ('subscription', 'audit-sub',
                    '{{\"topic\":\"ta\",\"message_retention\":\"7days\"}}', now()::TIMESTAMP);"
             ))
             .unwrap();
@@ -545,17 +549,7 @@ mod bounded_tests {
     /// left, and the next load goes on from there: nothing lost, nothing twice.
     #[test]
     fn a_spent_budget_stops_the_load_between_transactions_and_the_next_one_resumes() {
-        let root = tempfile::tempdir().unwrap();
-        let wh = Warehouse::open(root.path(), true).unwrap();
-        wh.conn
-            .execute_batch(
-                "CREATE SCHEMA d;
-                 CREATE TABLE d.a (id VARCHAR NOT NULL);
-                 CREATE TABLE d.b (id VARCHAR NOT NULL);
-                 CREATE TABLE d.a_error_records (timestamp TIMESTAMP, payloadString VARCHAR, payloadBytes BLOB, errorMessage VARCHAR, stacktrace VARCHAR);
-                 CREATE TABLE d.b_error_records (timestamp TIMESTAMP, payloadString VARCHAR, payloadBytes BLOB, errorMessage VARCHAR, stacktrace VARCHAR);",
-            )
-            .unwrap();
+        let (root, wh) = warehouse_with(&["a", "b"]);
         let mut seq = 0;
         for topic in ["ta", "tb"] {
             let log = TopicLog::create(root.path(), topic).unwrap();

@@ -108,8 +108,14 @@ impl Project {
     pub fn dead_letter_table(p: &types::Pipeline) -> String {
         p.dead_letter_table
             .as_ref()
-            .map_or_else(|| format!("{}_error_records", p.table), |t| t.value.clone())
+            .map_or_else(|| default_dead_letter_table(&p.table), |t| t.value.clone())
     }
+}
+
+/// Where Google's Pub/Sub-to-BigQuery template writes what does not fit `table`, unless the
+/// spec names another table.
+pub fn default_dead_letter_table(table: &str) -> String {
+    format!("{table}_error_records")
 }
 
 /// Parses the YAML text into the typed spec; syntax, type and unknown-key errors carry positions.

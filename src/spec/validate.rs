@@ -326,7 +326,7 @@ pub fn check(spec: &Spec, file: &Path, templates_dir: &Path) -> Diagnostics {
         let dead_letter = p
             .dead_letter_table
             .clone()
-            .unwrap_or_else(|| Text::unplaced(format!("{}_error_records", p.table)));
+            .unwrap_or_else(|| Text::unplaced(super::default_dead_letter_table(&p.table)));
         c.name("dead-letter table name", &dead_letter, names::table);
         let at = if dead_letter.at.known() {
             dead_letter.at

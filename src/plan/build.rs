@@ -54,258 +54,326 @@ pub fn build(
     renderer: &Renderer,
     placement: &Placement,
 ) -> Result<Plan, Diagnostics> {
-    let spec = &project.spec;
-    let dataset = spec.dataset.name.value.clone();
     let gcp = match placement {
         Placement::Gcp(g) => Some(g),
         Placement::Local => None,
     };
-    let mut resources = Vec::new();
+    let b = Builder::new(project);
     let mut found = Diagnostics::default();
-
-    for t in &spec.topics {
-        resources.push(Resource {
-            id: id(Kind::Topic, t.name.as_str()),
-            deps: vec![],
-            desired: Desired::Topic(TopicDef {
-                name: t.name.value.clone(),
-                message_retention: t.message_retention.as_ref().map(|d| d.value),
-            }),
-            labels: labels_of(project, &t.labels),
-        });
-    }
-
-    // A bigquery-subscription pipeline turns its subscription into a BigQuery one.
-    let bigquery_subscriptions: HashMap<&str, &types::Pipeline> = spec
-        .pipelines
-        .iter()
-        .filter(|p| p.via.value == Via::BigquerySubscription)
-        .map(|p| (p.subscription.as_str(), p))
-        .collect();
-    for s in &spec.subscriptions {
-        let mut deps = vec![id(Kind::Topic, s.topic.as_str())];
-        let dead_letter = s.dead_letter.as_ref().map(|d| {
-            deps.push(id(Kind::Topic, d.topic.as_str()));
-            (d.topic.value.clone(), d.max_delivery_attempts.value)
-        });
-        // Pub/Sub checks its write access when a BigQuery subscription is created, so the
-        // pipeline step (which grants it) comes first.
-        let bigquery_table = bigquery_subscriptions.get(s.name.as_str()).map(|p| {
-            deps.push(id(Kind::Table, format!("{dataset}.{}", p.table)));
-            deps.push(id(Kind::Pipeline, p.name.as_str()));
-            format!("{dataset}.{}", p.table)
-        });
-        resources.push(Resource {
-            id: id(Kind::Subscription, s.name.as_str()),
-            deps,
-            desired: Desired::Subscription(SubscriptionDef {
-                name: s.name.value.clone(),
-                topic: s.topic.value.clone(),
-                ack_deadline: s
-                    .ack_deadline
-                    .as_ref()
-                    .map_or(DEFAULT_ACK_DEADLINE, |d| d.value),
-                message_retention: s
-                    .message_retention
-                    .as_ref()
-                    .map_or(DEFAULT_SUBSCRIPTION_RETENTION, |d| d.value),
-                retry: s.retry_policy.as_ref().map(|r| {
-                    (
-                        r.minimum_backoff
-                            .as_ref()
-                            .map_or(Duration::from_secs(10), |d| d.value),
-                        r.maximum_backoff
-                            .as_ref()
-                            .map_or(Duration::from_secs(600), |d| d.value),
-                    )
-                }),
-                dead_letter,
-                bigquery_table,
-            }),
-            labels: labels_of(project, &s.labels),
-        });
-    }
-
-    let dataset_id = id(Kind::Dataset, dataset.as_str());
-    resources.push(Resource {
-        id: dataset_id.clone(),
-        deps: vec![],
-        desired: Desired::Dataset(DatasetDef {
-            name: dataset.clone(),
-            location: gcp.map(|g| g.location.clone()),
-            description: spec.dataset.description.as_ref().map(|d| d.value.clone()),
-            default_table_expiration: spec
-                .dataset
-                .default_table_expiration
-                .as_ref()
-                .map(|d| d.value),
-        }),
-        labels: labels_of(project, &spec.dataset.labels),
-    });
-
-    for t in &spec.tables {
-        let table_id = id(Kind::Table, format!("{dataset}.{}", t.name));
-        resources.push(Resource {
-            id: table_id.clone(),
-            deps: vec![dataset_id.clone()],
-            desired: Desired::Table(TableDef {
-                dataset: dataset.clone(),
-                name: t.name.value.clone(),
-                description: t.description.as_ref().map(|d| d.value.clone()),
-                columns: t.columns.iter().map(column_def).collect(),
-                partitioning: t.partitioning.as_ref().map(|p| {
-                    (
-                        p.field.value.clone(),
-                        p.granularity.value,
-                        p.expiration.as_ref().map(|d| d.value),
-                    )
-                }),
-                clustering: t.clustering.iter().map(|c| c.value.clone()).collect(),
-                dead_letter_of: None,
-            }),
-            labels: labels_of(project, &t.labels),
-        });
-        if let Some(load) = &t.load {
-            resources.push(Resource {
-                id: id(Kind::Rows, format!("{dataset}.{}", t.name)),
-                deps: vec![table_id],
-                desired: Desired::Rows(RowsDef {
-                    dataset: dataset.clone(),
-                    table: t.name.value.clone(),
-                    source: load.value,
-                    model: crate::generate::model_config(&spec.generator),
-                    fingerprint: format!(
-                        "{:?} {}",
-                        load.value,
-                        crate::generate::producer_id(&crate::generate::model_config(
-                            &spec.generator
-                        ))
-                    ),
-                }),
-                labels: ownership_labels(project),
-            });
-        }
-    }
-
-    // Dataflow jobs need a bucket for temp files (gcp only).
-    let bucket_id = match gcp {
-        Some(g) if spec.pipelines.iter().any(|p| p.via.value == Via::Dataflow) => {
-            let bucket_id = id(Kind::Bucket, g.temp_bucket.as_str());
-            resources.push(Resource {
-                id: bucket_id.clone(),
-                deps: vec![],
-                desired: Desired::Bucket(BucketDef {
-                    name: g.temp_bucket.clone(),
-                    location: g.region.clone(),
-                    delete_after_days: TEMP_OBJECTS_DAYS,
-                }),
-                labels: ownership_labels(project),
-            });
-            Some(bucket_id)
-        }
-        _ => None,
-    };
-
-    for p in &spec.pipelines {
-        let dead_letter = Project::dead_letter_table(p);
-        let dl_id = id(Kind::Table, format!("{dataset}.{dead_letter}"));
-        resources.push(Resource {
-            id: dl_id.clone(),
-            deps: vec![dataset_id.clone()],
-            desired: Desired::Table(dead_letter_table(&dataset, &dead_letter, p)),
-            labels: ownership_labels(project),
-        });
-        let table_id = id(Kind::Table, format!("{dataset}.{}", p.table));
-        let sub_id = id(Kind::Subscription, p.subscription.as_str());
-        resources.push(Resource {
-            id: id(Kind::Pipeline, p.name.as_str()),
-            deps: match p.via.value {
-                Via::Dataflow => [sub_id, table_id, dl_id]
-                    .into_iter()
-                    .chain(bucket_id.clone())
-                    .collect(),
-                Via::BigquerySubscription => vec![table_id, dl_id],
-            },
-            desired: Desired::Pipeline(PipelineDef {
-                name: p.name.value.clone(),
-                subscription: p.subscription.value.clone(),
-                topic: project.pipeline_topic(p).to_string(),
-                dataset: dataset.clone(),
-                table: p.table.value.clone(),
-                dead_letter_table: dead_letter,
-                via: p.via.value,
-                max_workers: p
-                    .dataflow
-                    .as_ref()
-                    .and_then(|d| d.max_workers.as_ref().map(|n| n.value)),
-                machine_type: p
-                    .dataflow
-                    .as_ref()
-                    .and_then(|d| d.machine_type.as_ref().map(|m| m.value.clone())),
-                flex_template: p
-                    .dataflow
-                    .as_ref()
-                    .and_then(|d| d.flex_template.as_ref().map(|m| m.value.clone())),
-            }),
-            labels: ownership_labels(project),
-        });
-    }
-
-    let tables: Vec<&str> = spec.tables.iter().map(|t| t.name.as_str()).collect();
-    let dead_letters: Vec<String> = spec
-        .pipelines
-        .iter()
-        .map(Project::dead_letter_table)
-        .collect();
-    for v in &spec.views {
-        let rendered = match renderer.view(v) {
-            Ok(r) => r,
-            Err(d) => {
-                found.push(d);
-                continue;
-            }
-        };
-        let deps = rendered
-            .refs
-            .iter()
-            .map(|r| {
-                let kind = if tables.contains(&r.as_str()) || dead_letters.contains(r) {
-                    Kind::Table
-                } else {
-                    Kind::View
-                };
-                id(kind, format!("{dataset}.{r}"))
-            })
-            .chain([dataset_id.clone()])
-            .collect();
-        resources.push(Resource {
-            id: id(Kind::View, format!("{dataset}.{}", v.name)),
-            deps,
-            desired: Desired::View(ViewDef {
-                dataset: dataset.clone(),
-                name: v.name.value.clone(),
-                description: v.description.as_ref().map(|d| d.value.clone()),
-                sql: rendered.sql,
-            }),
-            labels: labels_of(project, &v.labels),
-        });
-    }
+    let mut resources = b.topics();
+    resources.extend(b.subscriptions());
+    resources.push(b.dataset(gcp));
+    resources.extend(b.tables());
+    let bucket = b.temp_bucket(gcp);
+    let bucket_id = bucket.as_ref().map(|r| r.id.clone());
+    resources.extend(bucket);
+    resources.extend(b.pipelines(bucket_id));
+    resources.extend(b.views(renderer, &mut found));
     if let Some(cycle) = find_cycle(&resources) {
-        let view = spec
+        found.push(b.cycle_error(&cycle));
+    }
+    found.into_result()?;
+    Ok(Plan { resources })
+}
+
+/// What every resource kind's step needs: the project, its dataset and that dataset's id.
+struct Builder<'a> {
+    project: &'a Project,
+    spec: &'a types::Spec,
+    dataset: String,
+    dataset_id: ResourceId,
+}
+
+impl<'a> Builder<'a> {
+    fn new(project: &'a Project) -> Builder<'a> {
+        let dataset = project.spec.dataset.name.value.clone();
+        Builder {
+            project,
+            spec: &project.spec,
+            dataset_id: id(Kind::Dataset, dataset.as_str()),
+            dataset,
+        }
+    }
+
+    fn topics(&self) -> Vec<Resource> {
+        let (project, spec) = (self.project, self.spec);
+        let mut out = Vec::new();
+        for t in &spec.topics {
+            out.push(Resource {
+                id: id(Kind::Topic, t.name.as_str()),
+                deps: vec![],
+                desired: Desired::Topic(TopicDef {
+                    name: t.name.value.clone(),
+                    message_retention: t.message_retention.as_ref().map(|d| d.value),
+                }),
+                labels: labels_of(project, &t.labels),
+            });
+        }
+        out
+    }
+
+    fn subscriptions(&self) -> Vec<Resource> {
+        let (project, spec, dataset) = (self.project, self.spec, &self.dataset);
+        let mut out = Vec::new();
+        // A bigquery-subscription pipeline turns its subscription into a BigQuery one.
+        let bigquery_subscriptions: HashMap<&str, &types::Pipeline> = spec
+            .pipelines
+            .iter()
+            .filter(|p| p.via.value == Via::BigquerySubscription)
+            .map(|p| (p.subscription.as_str(), p))
+            .collect();
+        for s in &spec.subscriptions {
+            let mut deps = vec![id(Kind::Topic, s.topic.as_str())];
+            let dead_letter = s.dead_letter.as_ref().map(|d| {
+                deps.push(id(Kind::Topic, d.topic.as_str()));
+                (d.topic.value.clone(), d.max_delivery_attempts.value)
+            });
+            // Pub/Sub checks its write access when a BigQuery subscription is created, so the
+            // pipeline step (which grants it) comes first.
+            let bigquery_table = bigquery_subscriptions.get(s.name.as_str()).map(|p| {
+                deps.push(id(Kind::Table, format!("{dataset}.{}", p.table)));
+                deps.push(id(Kind::Pipeline, p.name.as_str()));
+                format!("{dataset}.{}", p.table)
+            });
+            out.push(Resource {
+                id: id(Kind::Subscription, s.name.as_str()),
+                deps,
+                desired: Desired::Subscription(SubscriptionDef {
+                    name: s.name.value.clone(),
+                    topic: s.topic.value.clone(),
+                    ack_deadline: s
+                        .ack_deadline
+                        .as_ref()
+                        .map_or(DEFAULT_ACK_DEADLINE, |d| d.value),
+                    message_retention: s
+                        .message_retention
+                        .as_ref()
+                        .map_or(DEFAULT_SUBSCRIPTION_RETENTION, |d| d.value),
+                    retry: s.retry_policy.as_ref().map(|r| {
+                        (
+                            r.minimum_backoff
+                                .as_ref()
+                                .map_or(Duration::from_secs(10), |d| d.value),
+                            r.maximum_backoff
+                                .as_ref()
+                                .map_or(Duration::from_secs(600), |d| d.value),
+                        )
+                    }),
+                    dead_letter,
+                    bigquery_table,
+                }),
+                labels: labels_of(project, &s.labels),
+            });
+        }
+        out
+    }
+
+    fn dataset(&self, gcp: Option<&GcpPlacement>) -> Resource {
+        let (project, spec, dataset) = (self.project, self.spec, &self.dataset);
+        let mut out = Vec::new();
+        out.push(Resource {
+            id: self.dataset_id.clone(),
+            deps: vec![],
+            desired: Desired::Dataset(DatasetDef {
+                name: dataset.clone(),
+                location: gcp.map(|g| g.location.clone()),
+                description: spec.dataset.description.as_ref().map(|d| d.value.clone()),
+                default_table_expiration: spec
+                    .dataset
+                    .default_table_expiration
+                    .as_ref()
+                    .map(|d| d.value),
+            }),
+            labels: labels_of(project, &spec.dataset.labels),
+        });
+        out.pop().expect("one dataset")
+    }
+
+    /// The spec's tables, and the rows step of each that is loaded from the generator.
+    fn tables(&self) -> Vec<Resource> {
+        let (project, spec, dataset, dataset_id) =
+            (self.project, self.spec, &self.dataset, &self.dataset_id);
+        let mut out = Vec::new();
+        for t in &spec.tables {
+            let table_id = id(Kind::Table, format!("{dataset}.{}", t.name));
+            out.push(Resource {
+                id: table_id.clone(),
+                deps: vec![dataset_id.clone()],
+                desired: Desired::Table(TableDef {
+                    dataset: dataset.clone(),
+                    name: t.name.value.clone(),
+                    description: t.description.as_ref().map(|d| d.value.clone()),
+                    columns: t.columns.iter().map(column_def).collect(),
+                    partitioning: t.partitioning.as_ref().map(|p| {
+                        (
+                            p.field.value.clone(),
+                            p.granularity.value,
+                            p.expiration.as_ref().map(|d| d.value),
+                        )
+                    }),
+                    clustering: t.clustering.iter().map(|c| c.value.clone()).collect(),
+                    dead_letter_of: None,
+                }),
+                labels: labels_of(project, &t.labels),
+            });
+            if let Some(load) = &t.load {
+                out.push(Resource {
+                    id: id(Kind::Rows, format!("{dataset}.{}", t.name)),
+                    deps: vec![table_id],
+                    desired: Desired::Rows(RowsDef {
+                        dataset: dataset.clone(),
+                        table: t.name.value.clone(),
+                        source: load.value,
+                        model: crate::generate::model_config(&spec.generator),
+                        fingerprint: format!(
+                            "{:?} {}",
+                            load.value,
+                            crate::generate::producer_id(&crate::generate::model_config(
+                                &spec.generator
+                            ))
+                        ),
+                    }),
+                    labels: ownership_labels(project),
+                });
+            }
+        }
+        out
+    }
+
+    fn temp_bucket(&self, gcp: Option<&GcpPlacement>) -> Option<Resource> {
+        let (project, spec) = (self.project, self.spec);
+        // Dataflow jobs need a bucket for temp files (gcp only).
+        match gcp {
+            Some(g) if spec.pipelines.iter().any(|p| p.via.value == Via::Dataflow) => {
+                Some(Resource {
+                    id: id(Kind::Bucket, g.temp_bucket.as_str()),
+                    deps: vec![],
+                    desired: Desired::Bucket(BucketDef {
+                        name: g.temp_bucket.clone(),
+                        location: g.region.clone(),
+                        delete_after_days: TEMP_OBJECTS_DAYS,
+                    }),
+                    labels: ownership_labels(project),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Each pipeline, and the dead-letter table it writes what does not fit into.
+    fn pipelines(&self, bucket_id: Option<ResourceId>) -> Vec<Resource> {
+        let (project, spec, dataset, dataset_id) =
+            (self.project, self.spec, &self.dataset, &self.dataset_id);
+        let mut out = Vec::new();
+        for p in &spec.pipelines {
+            let dead_letter = Project::dead_letter_table(p);
+            let dl_id = id(Kind::Table, format!("{dataset}.{dead_letter}"));
+            out.push(Resource {
+                id: dl_id.clone(),
+                deps: vec![dataset_id.clone()],
+                desired: Desired::Table(dead_letter_table(dataset, &dead_letter, p)),
+                labels: ownership_labels(project),
+            });
+            let table_id = id(Kind::Table, format!("{dataset}.{}", p.table));
+            let sub_id = id(Kind::Subscription, p.subscription.as_str());
+            out.push(Resource {
+                id: id(Kind::Pipeline, p.name.as_str()),
+                deps: match p.via.value {
+                    Via::Dataflow => [sub_id, table_id, dl_id]
+                        .into_iter()
+                        .chain(bucket_id.clone())
+                        .collect(),
+                    Via::BigquerySubscription => vec![table_id, dl_id],
+                },
+                desired: Desired::Pipeline(PipelineDef {
+                    name: p.name.value.clone(),
+                    subscription: p.subscription.value.clone(),
+                    topic: project.pipeline_topic(p).to_string(),
+                    dataset: dataset.clone(),
+                    table: p.table.value.clone(),
+                    dead_letter_table: dead_letter,
+                    via: p.via.value,
+                    max_workers: p
+                        .dataflow
+                        .as_ref()
+                        .and_then(|d| d.max_workers.as_ref().map(|n| n.value)),
+                    machine_type: p
+                        .dataflow
+                        .as_ref()
+                        .and_then(|d| d.machine_type.as_ref().map(|m| m.value.clone())),
+                    flex_template: p
+                        .dataflow
+                        .as_ref()
+                        .and_then(|d| d.flex_template.as_ref().map(|m| m.value.clone())),
+                }),
+                labels: ownership_labels(project),
+            });
+        }
+        out
+    }
+
+    /// Views, rendered; each waits for the tables and views its SQL refers to.
+    fn views(&self, renderer: &Renderer, found: &mut Diagnostics) -> Vec<Resource> {
+        let (project, spec, dataset, dataset_id) =
+            (self.project, self.spec, &self.dataset, &self.dataset_id);
+        let mut out = Vec::new();
+        let tables: Vec<&str> = spec.tables.iter().map(|t| t.name.as_str()).collect();
+        let dead_letters: Vec<String> = spec
+            .pipelines
+            .iter()
+            .map(Project::dead_letter_table)
+            .collect();
+        for v in &spec.views {
+            let rendered = match renderer.view(v) {
+                Ok(r) => r,
+                Err(d) => {
+                    found.push(d);
+                    continue;
+                }
+            };
+            let deps = rendered
+                .refs
+                .iter()
+                .map(|r| {
+                    let kind = if tables.contains(&r.as_str()) || dead_letters.contains(r) {
+                        Kind::Table
+                    } else {
+                        Kind::View
+                    };
+                    id(kind, format!("{dataset}.{r}"))
+                })
+                .chain([dataset_id.clone()])
+                .collect();
+            out.push(Resource {
+                id: id(Kind::View, format!("{dataset}.{}", v.name)),
+                deps,
+                desired: Desired::View(ViewDef {
+                    dataset: dataset.clone(),
+                    name: v.name.value.clone(),
+                    description: v.description.as_ref().map(|d| d.value.clone()),
+                    sql: rendered.sql,
+                }),
+                labels: labels_of(project, &v.labels),
+            });
+        }
+        out
+    }
+
+    fn cycle_error(&self, cycle: &[String]) -> Diagnostic {
+        let view = self
+            .spec
             .views
             .iter()
-            .find(|v| format!("{dataset}.{}", v.name) == cycle[0]);
-        found.push(Diagnostic::new(
-            &project.file,
+            .find(|v| format!("{}.{}", self.dataset, v.name) == cycle[0]);
+        Diagnostic::new(
+            &self.project.file,
             view.map_or(Default::default(), |v| v.name.at),
             format!(
                 "views refer to each other in a cycle: {}",
                 cycle.join(" → ")
             ),
-        ));
+        )
     }
-    found.into_result()?;
-    Ok(Plan { resources })
 }
 
 fn column_def(c: &types::Column) -> ColumnDef {

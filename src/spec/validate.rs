@@ -177,76 +177,103 @@ pub fn check(spec: &Spec, file: &Path, templates_dir: &Path) -> Diagnostics {
         file,
         found: Diagnostics::default(),
     };
-
     c.name("project name", &spec.name, names::project_name);
     c.labels(&spec.labels);
     check_targets(&mut c, &spec.targets);
 
-    // Topics and subscriptions.
     for t in &spec.topics {
-        c.name("topic name", &t.name, names::pubsub);
-        c.range(
-            "message_retention",
-            &t.message_retention,
-            secs(10 * MINUTE),
-            secs(31 * DAY),
-        );
-        c.labels(&t.labels);
+        check_topic(&mut c, t);
     }
     let topics = c.unique("topic", spec.topics.iter().map(|t| &t.name));
     for s in &spec.subscriptions {
-        let context = format!("subscription `{}`", s.name);
-        c.name("subscription name", &s.name, names::pubsub);
-        c.exists("topic", &s.topic, &topics, &context);
-        c.range("ack_deadline", &s.ack_deadline, secs(10), secs(600));
-        c.range(
-            "message_retention",
-            &s.message_retention,
-            secs(10 * MINUTE),
-            secs(31 * DAY),
-        );
-        if let Some(r) = &s.retry_policy {
-            c.range("minimum_backoff", &r.minimum_backoff, secs(0), secs(600));
-            c.range("maximum_backoff", &r.maximum_backoff, secs(0), secs(600));
-            if let (Some(min), Some(max)) = (&r.minimum_backoff, &r.maximum_backoff)
-                && min.value > max.value
-            {
-                c.error(min.at, "minimum_backoff is larger than maximum_backoff")
-                    .culprit(min.text.as_str());
-            }
-        }
-        if let Some(dl) = &s.dead_letter {
-            if c.exists(
-                "topic",
-                &dl.topic,
-                &topics,
-                &format!("the dead-letter policy of {context}"),
-            ) && dl.topic == s.topic
-            {
-                c.error(
-                    dl.topic.at,
-                    "the dead-letter topic must differ from the topic the subscription reads",
-                )
-                .culprit(dl.topic.as_str());
-            }
-            let n = &dl.max_delivery_attempts;
-            if !(5..=100).contains(&n.value) {
-                c.error(
-                    n.at,
-                    format!(
-                        "max_delivery_attempts {} is out of range: it must be between 5 and 100",
-                        n.value
-                    ),
-                );
-            }
-        }
-        c.labels(&s.labels);
+        check_subscription(&mut c, s, &topics);
     }
     let subscriptions = c.unique("subscription", spec.subscriptions.iter().map(|s| &s.name));
 
-    // Dataset, tables and views.
-    c.name("dataset name", &spec.dataset.name, names::dataset);
-    if let Some(d) = &spec.dataset.default_table_expiration
+    check_dataset(&mut c, &spec.dataset);
+    for t in &spec.tables {
+        check_table(&mut c, t);
+    }
+    for v in &spec.views {
+        check_view(&mut c, v, templates_dir);
+    }
+    let relations = c.unique(
+        "table or view",
+        spec.tables
+            .iter()
+            .map(|t| &t.name)
+            .chain(spec.views.iter().map(|v| &v.name)),
+    );
+    check_pipelines(&mut c, spec, &subscriptions, &relations);
+    check_generator(&mut c, spec, &topics);
+    check_queries(&mut c, &spec.queries);
+    dashboards::check(&mut c, spec);
+    c.found
+}
+
+fn check_topic(c: &mut Checker, t: &Topic) {
+    c.name("topic name", &t.name, names::pubsub);
+    c.range(
+        "message_retention",
+        &t.message_retention,
+        secs(10 * MINUTE),
+        secs(31 * DAY),
+    );
+    c.labels(&t.labels);
+}
+
+fn check_subscription(c: &mut Checker, s: &Subscription, topics: &BTreeSet<&str>) {
+    let context = format!("subscription `{}`", s.name);
+    c.name("subscription name", &s.name, names::pubsub);
+    c.exists("topic", &s.topic, topics, &context);
+    c.range("ack_deadline", &s.ack_deadline, secs(10), secs(600));
+    c.range(
+        "message_retention",
+        &s.message_retention,
+        secs(10 * MINUTE),
+        secs(31 * DAY),
+    );
+    if let Some(r) = &s.retry_policy {
+        c.range("minimum_backoff", &r.minimum_backoff, secs(0), secs(600));
+        c.range("maximum_backoff", &r.maximum_backoff, secs(0), secs(600));
+        if let (Some(min), Some(max)) = (&r.minimum_backoff, &r.maximum_backoff)
+            && min.value > max.value
+        {
+            c.error(min.at, "minimum_backoff is larger than maximum_backoff")
+                .culprit(min.text.as_str());
+        }
+    }
+    if let Some(dl) = &s.dead_letter {
+        if c.exists(
+            "topic",
+            &dl.topic,
+            topics,
+            &format!("the dead-letter policy of {context}"),
+        ) && dl.topic == s.topic
+        {
+            c.error(
+                dl.topic.at,
+                "the dead-letter topic must differ from the topic the subscription reads",
+            )
+            .culprit(dl.topic.as_str());
+        }
+        let n = &dl.max_delivery_attempts;
+        if !(5..=100).contains(&n.value) {
+            c.error(
+                n.at,
+                format!(
+                    "max_delivery_attempts {} is out of range: it must be between 5 and 100",
+                    n.value
+                ),
+            );
+        }
+    }
+    c.labels(&s.labels);
+}
+
+fn check_dataset(c: &mut Checker, dataset: &Dataset) {
+    c.name("dataset name", &dataset.name, names::dataset);
+    if let Some(d) = &dataset.default_table_expiration
         && d.value < secs(HOUR)
     {
         c.error(
@@ -258,62 +285,62 @@ pub fn check(spec: &Spec, file: &Path, templates_dir: &Path) -> Diagnostics {
         )
         .culprit(d.text.as_str());
     }
-    c.labels(&spec.dataset.labels);
-    for t in &spec.tables {
-        check_table(&mut c, t);
-    }
-    for v in &spec.views {
-        c.name("view name", &v.name, names::table);
-        c.labels(&v.labels);
-        let path = v
-            .template
-            .as_ref()
-            .map_or_else(|| format!("views/{}.sql", v.name), |t| t.value.clone());
-        let at = v.template.as_ref().map_or(v.name.at, |t| t.at);
-        if Path::new(&path).is_absolute() || path.split(['/', '\\']).any(|p| p == "..") {
-            c.error(
-                at,
-                format!("template path `{path}` must stay inside templates/"),
-            )
-            .culprit(path.as_str());
-        } else if !templates_dir.join(&path).is_file() {
-            c.error(
-                at,
-                format!(
-                    "view `{}`: template `templates/{path}` does not exist",
-                    v.name
-                ),
-            )
-            .culprit(v.template.as_ref().map_or(v.name.as_str(), |t| t.as_str()))
-            .hint(format!(
-                "create {} or set `template:`",
-                templates_dir.join(&path).display()
-            ));
-        }
-    }
-    let relations = c.unique(
-        "table or view",
-        spec.tables
-            .iter()
-            .map(|t| &t.name)
-            .chain(spec.views.iter().map(|v| &v.name)),
-    );
-    let tables: BTreeSet<&str> = spec.tables.iter().map(|t| t.name.as_str()).collect();
+    c.labels(&dataset.labels);
+}
 
-    // Pipelines.
+/// A view's name and labels, and that its template is a file inside templates/.
+fn check_view(c: &mut Checker, v: &View, templates_dir: &Path) {
+    c.name("view name", &v.name, names::table);
+    c.labels(&v.labels);
+    let path = v
+        .template
+        .as_ref()
+        .map_or_else(|| format!("views/{}.sql", v.name), |t| t.value.clone());
+    let at = v.template.as_ref().map_or(v.name.at, |t| t.at);
+    if Path::new(&path).is_absolute() || path.split(['/', '\\']).any(|p| p == "..") {
+        c.error(
+            at,
+            format!("template path `{path}` must stay inside templates/"),
+        )
+        .culprit(path.as_str());
+    } else if !templates_dir.join(&path).is_file() {
+        c.error(
+            at,
+            format!(
+                "view `{}`: template `templates/{path}` does not exist",
+                v.name
+            ),
+        )
+        .culprit(v.template.as_ref().map_or(v.name.as_str(), |t| t.as_str()))
+        .hint(format!(
+            "create {} or set `template:`",
+            templates_dir.join(&path).display()
+        ));
+    }
+}
+
+/// Each pipeline reads a subscription of its own, writes a table (not a view), and has a
+/// dead-letter table no other pipeline or relation uses.
+fn check_pipelines(
+    c: &mut Checker,
+    spec: &Spec,
+    subscriptions: &BTreeSet<&str>,
+    relations: &BTreeSet<&str>,
+) {
+    let tables: BTreeSet<&str> = spec.tables.iter().map(|t| t.name.as_str()).collect();
     let mut read_by: HashMap<&str, &Text> = HashMap::new();
     let mut dead_letter_tables: BTreeSet<String> = BTreeSet::new();
     for p in &spec.pipelines {
         let context = format!("pipeline `{}`", p.name);
         c.name("pipeline name", &p.name, names::pipeline);
-        if c.exists("subscription", &p.subscription, &subscriptions, &context)
+        if c.exists("subscription", &p.subscription, subscriptions, &context)
             && let Some(other) = read_by.insert(p.subscription.as_str(), &p.name)
         {
             c.error(p.subscription.at, format!("subscription `{}` is already read by pipeline `{other}`", p.subscription))
                 .culprit(p.subscription.as_str())
                 .hint("each pipeline needs a subscription of its own, or it gets only part of the messages");
         }
-        if c.exists("table", &p.table, &relations, &context) && !tables.contains(p.table.as_str()) {
+        if c.exists("table", &p.table, relations, &context) && !tables.contains(p.table.as_str()) {
             c.error(
                 p.table.at,
                 format!(
@@ -372,11 +399,6 @@ pub fn check(spec: &Spec, file: &Path, templates_dir: &Path) -> Diagnostics {
             }
         }
     }
-
-    check_generator(&mut c, spec, &topics);
-    check_queries(&mut c, &spec.queries);
-    dashboards::check(&mut c, spec);
-    c.found
 }
 
 fn check_targets(c: &mut Checker, targets: &Targets) {

@@ -483,3 +483,78 @@ fn find_cycle(resources: &[Resource]) -> Option<Vec<String>> {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn plan_for(placement: &Placement) -> Plan {
+        let project =
+            Project::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("project.yaml")).unwrap();
+        let dialect = match placement {
+            Placement::Local => Dialect::DuckDb,
+            Placement::Gcp(_) => Dialect::BigQuery,
+        };
+        let renderer = Renderer::new(&project, dialect, "p").unwrap();
+        build(&project, &renderer, placement).unwrap()
+    }
+
+    fn gcp() -> Placement {
+        Placement::Gcp(GcpPlacement {
+            project: "p".into(),
+            region: "us-central1".into(),
+            location: "US".into(),
+            temp_bucket: "p-tmp".into(),
+            service_account: None,
+        })
+    }
+
+    #[test]
+    fn every_dependency_is_in_the_plan_and_comes_before_its_dependent() {
+        for placement in [Placement::Local, gcp()] {
+            let plan = plan_for(&placement);
+            for (i, r) in plan.resources.iter().enumerate() {
+                for dep in &r.deps {
+                    let at = plan.resources.iter().position(|d| &d.id == dep);
+                    assert!(at.is_some_and(|at| at < i), "{} waits for {dep}", r.id);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_dataflow_pipeline_waits_for_its_subscription_tables_and_the_temp_bucket() {
+        let local = plan_for(&Placement::Local);
+        assert!(local.resources.iter().all(|r| r.id.kind != Kind::Bucket));
+        let cloud = plan_for(&gcp());
+        let pipeline = cloud
+            .resources
+            .iter()
+            .find(|r| r.id.kind == Kind::Pipeline && r.id.name == "sales-ingest")
+            .unwrap();
+        let deps: Vec<String> = pipeline.deps.iter().map(|d| d.to_string()).collect();
+        for want in [
+            "subscription sales-events-to-bq",
+            "table retail_dw.sales_fact",
+            "table retail_dw.sales_fact_error_records",
+            "bucket p-tmp",
+        ] {
+            assert!(deps.iter().any(|d| d == want), "{want} not in {deps:?}");
+        }
+    }
+
+    /// The value is pinned: changing how it is derived orphans every existing deployment.
+    #[test]
+    fn every_resource_carries_the_deployment_label() {
+        let plan = plan_for(&gcp());
+        for r in &plan.resources {
+            assert_eq!(
+                r.labels.get(DEPLOYMENT_LABEL).map(String::as_str),
+                Some("retail-dw-c0accd4d"),
+                "{}",
+                r.id
+            );
+        }
+    }
+}

@@ -675,3 +675,58 @@ fn check_queries(c: &mut Checker, queries: &[Query]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_example_with(from: &str, to: &str) -> Diagnostics {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("project.yaml")).unwrap();
+        assert_eq!(text.matches(from).count(), 1, "`{from}` must occur once");
+        let text = text.replacen(from, to, 1);
+        let file = root.join("project.yaml");
+        let spec = super::super::parse(&text, &file).unwrap();
+        check(&spec, &file, &root.join("templates"))
+    }
+
+    #[test]
+    fn the_example_is_valid() {
+        let found = check_example_with("name: retail_dw", "name: retail_dw");
+        assert!(found.is_empty(), "{found}");
+    }
+
+    #[test]
+    fn a_dangling_topic_is_reported_at_its_line_with_a_suggestion() {
+        let found = check_example_with(
+            "    topic: inventory-events\n",
+            "    topic: inventory-evnts\n",
+        );
+        let d = &found.list[0];
+        assert!(d.message.contains("inventory-evnts"), "{}", d.message);
+        assert!(
+            d.hint
+                .as_deref()
+                .unwrap_or_default()
+                .contains("inventory-events"),
+            "{:?}",
+            d.hint
+        );
+        assert_eq!(d.pos.line, 41);
+    }
+
+    #[test]
+    fn two_pipelines_on_one_subscription_are_refused() {
+        let found = check_example_with(
+            "    subscription: inventory-events-to-bq\n",
+            "    subscription: sales-events-to-bq\n",
+        );
+        assert!(
+            found
+                .list
+                .iter()
+                .any(|d| d.message.contains("is already read by pipeline")),
+            "{found}"
+        );
+    }
+}

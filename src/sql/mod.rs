@@ -394,3 +394,70 @@ impl Diagnostic {
         self
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> Project {
+        Project::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("project.yaml")).unwrap()
+    }
+
+    #[test]
+    fn ref_qualifies_names_for_each_dialect_and_records_the_dependency() {
+        let project = example();
+        let sql = r#"SELECT count(*) FROM {{ ref("sales_fact") }}"#;
+        let duck = Renderer::new(&project, Dialect::DuckDb, "p").unwrap();
+        let local = duck.adhoc(sql).unwrap();
+        assert!(
+            local.sql.contains(r#""retail_dw"."sales_fact""#),
+            "{}",
+            local.sql
+        );
+        assert_eq!(local.refs, vec!["sales_fact"]);
+        let bq = Renderer::new(&project, Dialect::BigQuery, "my-proj").unwrap();
+        let cloud = bq.adhoc(sql).unwrap();
+        assert!(
+            cloud.sql.contains("`my-proj.retail_dw.sales_fact`"),
+            "{}",
+            cloud.sql
+        );
+    }
+
+    #[test]
+    fn params_bind_by_name_on_bigquery_and_by_position_on_duckdb() {
+        let project = example();
+        let query = project.query("top-products").unwrap();
+        let duck = Renderer::new(&project, Dialect::DuckDb, "p")
+            .unwrap()
+            .query(query)
+            .unwrap();
+        let bq = Renderer::new(&project, Dialect::BigQuery, "p")
+            .unwrap()
+            .query(query)
+            .unwrap();
+        assert!(!duck.params.is_empty());
+        assert_eq!(
+            duck.params, bq.params,
+            "the same parameters, in order of first use"
+        );
+        for (i, name) in duck.params.iter().enumerate() {
+            assert!(duck.sql.contains(&format!("${}", i + 1)), "{}", duck.sql);
+            assert!(bq.sql.contains(&format!("@{name}")), "{}", bq.sql);
+        }
+    }
+
+    #[test]
+    fn an_unknown_ref_is_a_diagnostic_with_a_suggestion() {
+        let project = example();
+        let r = Renderer::new(&project, Dialect::DuckDb, "p").unwrap();
+        let err = r
+            .adhoc(r#"SELECT * FROM {{ ref("sales_fct") }}"#)
+            .unwrap_err();
+        let text = format!("{} {}", err.message, err.hint.clone().unwrap_or_default());
+        assert!(
+            text.contains("sales_fct") && text.contains("sales_fact"),
+            "{text}"
+        );
+    }
+}

@@ -33,12 +33,24 @@ fn up_generate_query_teardown() {
     let inventory = p.assert_exactly_once("inventory_fact", "event_id");
     assert_eq!(sales + inventory, 30000);
 
-    // Every named metric runs and prints a table.
+    // Every named metric runs and returns rows; the table says how many it printed.
     let list = p.ok(&["query", "--list"]);
     for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
-        let out = p.ok(&["query", name]);
-        assert!(out.contains("row"), "{name}: {out}");
+        let json: serde_json::Value =
+            serde_json::from_str(&p.ok(&["query", name, "--format", "json"])).unwrap();
+        let rows = json.as_array().map_or(0, Vec::len);
+        assert!(rows > 0, "{name} returned no rows");
+        let table = p.ok(&["query", name]);
+        let footer = if rows == 1 { "1 row".to_string() } else { format!("{rows} rows") };
+        assert!(table.contains(&footer), "{name}: json has {rows} rows, table says:\n{table}");
     }
+    // The hourly metric has one row per hour that had sales.
+    let hours = p.count(
+        "SELECT count(DISTINCT date_trunc('hour', timestamp)) FROM {{ ref(\"sales_fact\") }}",
+    );
+    let hourly: serde_json::Value =
+        serde_json::from_str(&p.ok(&["query", "hourly-sales", "--format", "json"])).unwrap();
+    assert_eq!(hourly.as_array().unwrap().len() as u64, hours);
     // Parameters are bound: a category filter and a limit.
     let csv = p.ok(&[
         "query",

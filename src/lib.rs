@@ -14,6 +14,7 @@ pub mod error;
 pub mod generate;
 pub mod output;
 pub mod plan;
+pub mod runtime;
 pub mod settings;
 pub mod spec;
 pub mod sql;

@@ -120,11 +120,5 @@ impl Context {
     }
 }
 
-/// Runs an async backend call from the synchronous CLI.
-pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(f)
-}
+/// Runs an async backend call from the synchronous CLI, on the one runtime.
+pub use crate::runtime::block_on;

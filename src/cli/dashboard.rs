@@ -18,6 +18,7 @@ use crate::dashboard::refresh::{Problem, Refresher, Snapshot};
 use crate::dashboard::server::{self, Hub};
 use crate::dashboard::{format, looker};
 use crate::error::{Error, Result};
+use crate::runtime::block_on;
 use crate::ui::Ui;
 
 #[derive(Args, Debug)]
@@ -52,13 +53,9 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
         return print_looker_link(&ctx, &board);
     }
     let target = target_label(&ctx);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Runtime(e.into()))?;
     let mut refresher = Refresher::new(&board, &ctx.backend, &ctx.plan);
     if let Some(file) = &args.export {
-        let snapshot = runtime.block_on(refresh_or_fail(&mut refresher))?;
+        let snapshot = block_on(refresh_or_fail(&mut refresher))?;
         return export(ui, &board, &target, &snapshot, file);
     }
     if !args.bind.is_loopback() {
@@ -78,7 +75,7 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
     let addr = listener
         .local_addr()
         .map_err(|e| Error::Runtime(e.into()))?;
-    let first = runtime.block_on(refresh_or_fail(&mut refresher))?;
+    let first = block_on(refresh_or_fail(&mut refresher))?;
     let hub = Hub::new(server::publish(&board, &target, &first), addr);
     let url = format!("http://{addr}/");
     println!(
@@ -92,7 +89,7 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
     }
     std::thread::scope(|scope| {
         let (hub_ref, board_ref, target_ref) = (&hub, &board, target.as_str());
-        scope.spawn(move || refresh_loop(hub_ref, refresher, board_ref, target_ref, runtime));
+        scope.spawn(move || refresh_loop(hub_ref, refresher, board_ref, target_ref));
         let served = serve(hub.clone(), listener);
         hub.stop();
         served
@@ -137,18 +134,12 @@ fn bind(ip: IpAddr, port: u16) -> Result<TcpListener> {
 }
 
 /// Refreshes while a page is open, at the dashboard's interval (start to start).
-fn refresh_loop(
-    hub: &Hub,
-    mut refresher: Refresher,
-    board: &Board,
-    target: &str,
-    runtime: tokio::runtime::Runtime,
-) {
+fn refresh_loop(hub: &Hub, mut refresher: Refresher, board: &Board, target: &str) {
     while !hub.stopping.load(std::sync::atomic::Ordering::SeqCst) {
         if !hub.wait_for_viewers(Duration::from_secs(1)) {
             continue;
         }
-        let snapshot = runtime.block_on(refresher.refresh());
+        let snapshot = block_on(refresher.refresh());
         tracing::info!(
             "refresh {} took {:.2} s{}",
             snapshot.version,
@@ -165,12 +156,7 @@ fn refresh_loop(
 
 /// Serves until Ctrl-C; open event streams end so the shutdown does not wait on them.
 fn serve(hub: Arc<Hub>, listener: TcpListener) -> Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Runtime(e.into()))?;
-    runtime.block_on(async move {
+    block_on(async move {
         listener
             .set_nonblocking(true)
             .map_err(|e| Error::Runtime(e.into()))?;

@@ -41,8 +41,15 @@ fn up_generate_query_teardown() {
         let rows = json.as_array().map_or(0, Vec::len);
         assert!(rows > 0, "{name} returned no rows");
         let table = p.ok(&["query", name]);
-        let footer = if rows == 1 { "1 row".to_string() } else { format!("{rows} rows") };
-        assert!(table.contains(&footer), "{name}: json has {rows} rows, table says:\n{table}");
+        let footer = if rows == 1 {
+            "1 row".to_string()
+        } else {
+            format!("{rows} rows")
+        };
+        assert!(
+            table.contains(&footer),
+            "{name}: json has {rows} rows, table says:\n{table}"
+        );
     }
     // The hourly metric has one row per hour that had sales.
     let hours = p.count(

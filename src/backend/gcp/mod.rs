@@ -37,7 +37,8 @@ pub const ROWS_LABEL: &str = "bqflow-rows";
 pub const SQL_LABEL: &str = "bqflow-sql";
 
 pub struct Gcp {
-    pub api: Api,
+    /// Shared with the publisher: one HTTP client, one connection pool, one runtime.
+    pub api: std::sync::Arc<Api>,
     pub project: String,
     pub region: String,
     pub location: String,
@@ -71,10 +72,10 @@ impl Gcp {
             .ok_or_else(|| anyhow!("the spec has no targets.gcp"))?;
         let settings = crate::settings::get();
         Ok(Gcp {
-            api: Api::new(
+            api: std::sync::Arc::new(Api::new(
                 Endpoints::resolve(&target.endpoints),
                 RetryPolicy::from_env(),
-            )?,
+            )?),
             project: placement.project.clone(),
             region: placement.region.clone(),
             location: placement.location.clone(),
@@ -443,13 +444,8 @@ impl Gcp {
             .get(producer)
             .map(|e| e.resume)
             .unwrap_or_default();
-        // Its own client: the publisher runs on its own runtime.
-        let api = std::sync::Arc::new(Api::new(
-            self.api.endpoints.clone(),
-            RetryPolicy::from_env(),
-        )?);
         Ok((
-            publish::PubSubSink::start(api, &self.project, topics, ledger, producer)?,
+            publish::PubSubSink::start(self.api.clone(), &self.project, topics, ledger, producer)?,
             resume,
         ))
     }

@@ -143,7 +143,6 @@ impl Acks {
 }
 
 pub struct PubSubSink {
-    runtime: tokio::runtime::Runtime,
     topics: [String; 2],
     batches: [Option<Batch>; 2],
     max_messages: usize,
@@ -164,10 +163,6 @@ impl PubSubSink {
         ledger: Ledger,
         producer: &str,
     ) -> Result<PubSubSink> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
         let counters: Arc<[Counters; 2]> = Arc::default();
         let failure: Arc<Mutex<Option<anyhow::Error>>> = Arc::default();
         let acks = Arc::new(Mutex::new(Acks {
@@ -179,7 +174,7 @@ impl PubSubSink {
         }));
         let (tx, rx) = mpsc::channel::<Batch>(in_flight() * 2);
         let paths = topics.map(|t| format!("{}:publish", super::pubsub::topic_path(project, t)));
-        let dispatcher = runtime.spawn(dispatch(
+        let dispatcher = crate::runtime::get().spawn(dispatch(
             api,
             paths,
             rx,
@@ -188,7 +183,6 @@ impl PubSubSink {
             failure.clone(),
         ));
         Ok(PubSubSink {
-            runtime,
             topics: topics.map(String::from),
             batches: [None, None],
             max_messages: batch_size(),
@@ -261,8 +255,7 @@ impl Sink for PubSubSink {
         self.hand_off(1)?;
         drop(self.to_dispatcher.take());
         if let Some(dispatcher) = self.dispatcher.take() {
-            self.runtime
-                .block_on(dispatcher)
+            crate::runtime::block_on(dispatcher)
                 .map_err(|e| anyhow!("the publisher failed: {e}"))?;
         }
         lock(&self.acks).ledger.save()?;

@@ -4,7 +4,7 @@ use comfy_table::{Table, presets};
 
 use super::Global;
 use super::context::{self, block_on};
-use crate::backend::Reading;
+use crate::backend::{PipelineReport, Reading, TableReport};
 use crate::error::Result;
 use crate::output::timestamp_text;
 use crate::plan::diff::Observed;
@@ -54,71 +54,84 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
             println!("  missing: {id}");
         }
     }
-    if !report.tables.is_empty() {
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_FULL_CONDENSED);
-        t.set_header(["table", "rows", "newest event", "age"]);
-        for row in &report.tables {
-            t.add_row([
-                row.table.clone(),
-                row.rows.to_string(),
-                row.newest.map_or("-".into(), timestamp_text),
-                age(row.newest),
-            ]);
-        }
-        println!("{t}");
-    }
-    if !report.pipelines.is_empty() {
-        let mut t = Table::new();
-        t.load_preset(presets::UTF8_FULL_CONDENSED);
-        t.set_header([
-            "pipeline",
-            "route",
-            "state",
-            "backlog (messages)",
-            "last load",
-            "dead-lettered",
-        ]);
-        // Why a figure is unknown, said once under the table.
-        let mut why: Vec<String> = Vec::new();
-        let mut shown = |reading: &Reading<String>| match reading {
-            Reading::Known(text) => text.clone(),
-            Reading::Unknown(reason) => {
-                if !why.contains(reason) {
-                    why.push(reason.clone());
-                }
-                format!(
-                    "unknown ({})",
-                    why.iter().position(|w| w == reason).unwrap_or(0) + 1
-                )
-            }
-        };
-        for p in &report.pipelines {
-            let backlog = match &p.backlog {
-                Reading::Known(n) => Reading::Known(n.to_string()),
-                Reading::Unknown(r) => Reading::Unknown(r.clone()),
-            };
-            let last_load = match &p.last_load {
-                Reading::Known(Some(t)) => Reading::Known(format!("{} ago", age(Some(*t)))),
-                Reading::Known(None) => Reading::Known("never".into()),
-                Reading::Unknown(r) => Reading::Unknown(r.clone()),
-            };
-            t.add_row([
-                p.name.clone(),
-                p.route.clone(),
-                p.state.clone(),
-                shown(&backlog),
-                shown(&last_load),
-                p.dead_lettered.to_string(),
-            ]);
-        }
-        println!("{t}");
-        for (i, reason) in why.iter().enumerate() {
-            println!("  ({}) {reason}", i + 1);
-        }
-    }
+    print_tables(&report.tables);
+    print_pipelines(&report.pipelines);
     if present == 0 {
         ui.note("Nothing provisioned yet: run `bqflow up`.");
     }
     Ok(0)
+}
+
+/// Rows and the age of the newest event, per table.
+fn print_tables(tables: &[TableReport]) {
+    if tables.is_empty() {
+        return;
+    }
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED);
+    t.set_header(["table", "rows", "newest event", "age"]);
+    for row in tables {
+        t.add_row([
+            row.table.clone(),
+            row.rows.to_string(),
+            row.newest.map_or("-".into(), timestamp_text),
+            age(row.newest),
+        ]);
+    }
+    println!("{t}");
+}
+
+/// State, backlog, last load and dead letters, per pipeline; a figure the target cannot read
+/// is "unknown (n)", with the reasons listed once under the table.
+fn print_pipelines(pipelines: &[PipelineReport]) {
+    if pipelines.is_empty() {
+        return;
+    }
+    let mut t = Table::new();
+    t.load_preset(presets::UTF8_FULL_CONDENSED);
+    t.set_header([
+        "pipeline",
+        "route",
+        "state",
+        "backlog (messages)",
+        "last load",
+        "dead-lettered",
+    ]);
+    // Why a figure is unknown, said once under the table.
+    let mut why: Vec<String> = Vec::new();
+    let mut shown = |reading: &Reading<String>| match reading {
+        Reading::Known(text) => text.clone(),
+        Reading::Unknown(reason) => {
+            if !why.contains(reason) {
+                why.push(reason.clone());
+            }
+            format!(
+                "unknown ({})",
+                why.iter().position(|w| w == reason).unwrap_or(0) + 1
+            )
+        }
+    };
+    for p in pipelines {
+        let backlog = match &p.backlog {
+            Reading::Known(n) => Reading::Known(n.to_string()),
+            Reading::Unknown(r) => Reading::Unknown(r.clone()),
+        };
+        let last_load = match &p.last_load {
+            Reading::Known(Some(t)) => Reading::Known(format!("{} ago", age(Some(*t)))),
+            Reading::Known(None) => Reading::Known("never".into()),
+            Reading::Unknown(r) => Reading::Unknown(r.clone()),
+        };
+        t.add_row([
+            p.name.clone(),
+            p.route.clone(),
+            p.state.clone(),
+            shown(&backlog),
+            shown(&last_load),
+            p.dead_lettered.to_string(),
+        ]);
+    }
+    println!("{t}");
+    for (i, reason) in why.iter().enumerate() {
+        println!("  ({}) {reason}", i + 1);
+    }
 }

@@ -10,7 +10,7 @@ use comfy_table::{Table, presets};
 use super::Global;
 use super::context::{self, Context, block_on};
 use crate::error::{Error, Result};
-use crate::generate::ledger::RangeSet;
+use crate::generate::ledger::{Ledger, RangeSet};
 use crate::generate::{model_config, seed_of};
 use crate::sql::{Dialect, Rendered};
 use crate::ui::Ui;
@@ -155,44 +155,46 @@ fn check(ctx: &Context, seed: u64, ranges: Option<&[RangeSet; 2]>) -> Result<Vec
     Ok(checks)
 }
 
+/// The seeds to check: the one asked for, else every generator run the target recorded (ids
+/// are `T<seed>-<n>`), else, before any run, the spec's.
+fn seeds_to_check(ctx: &Context, asked: Option<u64>) -> Result<Vec<u64>> {
+    if let Some(seed) = asked {
+        return Ok(vec![seed]);
+    }
+    let mut seeds: Vec<u64> = block_on(ctx.backend.producers())?
+        .iter()
+        .filter_map(|p| seed_of(p))
+        .collect();
+    seeds.sort();
+    seeds.dedup();
+    if seeds.is_empty() {
+        seeds.push(model_config(&ctx.project.spec.generator).seed);
+    }
+    Ok(seeds)
+}
+
+/// On gcp, the ids Pub/Sub acknowledged for a seed, over every producer with that seed.
+fn acknowledged(ledger: &Ledger, seed: u64) -> [RangeSet; 2] {
+    let mut acked: [RangeSet; 2] = Default::default();
+    for (producer, entry) in &ledger.producers {
+        if seed_of(producer) == Some(seed) {
+            for (into, from) in acked.iter_mut().zip(&entry.acked) {
+                for (lo, hi) in &from.0 {
+                    into.insert(*lo, *hi);
+                }
+            }
+        }
+    }
+    acked
+}
+
 pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
     let ctx = context::load(g)?;
     let ledger = block_on(ctx.backend.ledger())?;
-    // Every generator run the target recorded, by seed (ids are `T<seed>-<n>`), unless one seed
-    // is asked for; before any run, the spec's.
-    let seeds: Vec<u64> = match args.seed {
-        Some(seed) => vec![seed],
-        None => {
-            let mut seeds: Vec<u64> = block_on(ctx.backend.producers())?
-                .iter()
-                .filter_map(|p| seed_of(p))
-                .collect();
-            seeds.sort();
-            seeds.dedup();
-            if seeds.is_empty() {
-                seeds.push(model_config(&ctx.project.spec.generator).seed);
-            }
-            seeds
-        }
-    };
-    // On gcp, per seed, the ids Pub/Sub acknowledged (over every producer with that seed).
+    let seeds = seeds_to_check(&ctx, args.seed)?;
     let ranges: Vec<Option<[RangeSet; 2]>> = seeds
         .iter()
-        .map(|seed| {
-            ledger.as_ref().map(|l| {
-                let mut acked: [RangeSet; 2] = Default::default();
-                for (producer, entry) in &l.producers {
-                    if seed_of(producer) == Some(*seed) {
-                        for (into, from) in acked.iter_mut().zip(&entry.acked) {
-                            for (lo, hi) in &from.0 {
-                                into.insert(*lo, *hi);
-                            }
-                        }
-                    }
-                }
-                acked
-            })
-        })
+        .map(|seed| ledger.as_ref().map(|l| acknowledged(l, *seed)))
         .collect();
     let deadline = Instant::now() + args.wait.unwrap_or_default();
     let checks = loop {

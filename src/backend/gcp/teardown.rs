@@ -399,6 +399,19 @@ impl Gcp {
         if jobs.is_empty() {
             return;
         }
+        self.wait_until_stopped(ui, jobs, drain_timeout, report)
+            .await;
+    }
+
+    /// Polls the draining jobs until each has ended; cancels those still running when the
+    /// drain timeout passes. A job that cannot be read or cancelled is a failure in the report.
+    async fn wait_until_stopped(
+        &self,
+        ui: &Ui,
+        jobs: Vec<dataflow::Job>,
+        drain_timeout: Duration,
+        report: &mut Report,
+    ) {
         let start = Instant::now();
         let mut cancelled = false;
         loop {

@@ -111,102 +111,113 @@ impl Gcp {
         change: &Change,
     ) -> Result<String> {
         match pipe.via {
-            Via::Dataflow => {
-                let name = self.job_name(&pipe.name);
-                let mut parameters = BTreeMap::new();
-                parameters.insert(
-                    "inputSubscription".to_string(),
-                    pubsub::subscription_name(&self.project, &pipe.subscription),
-                );
-                // Dataflow's table spec uses a colon after the project.
-                parameters.insert(
-                    "outputTableSpec".to_string(),
-                    format!("{}:{}.{}", self.project, pipe.dataset, pipe.table),
-                );
-                parameters.insert(
-                    "outputDeadletterTable".to_string(),
-                    format!(
-                        "{}:{}.{}",
-                        self.project, pipe.dataset, pipe.dead_letter_table
-                    ),
-                );
-                let mut environment = json!({
-                    "tempLocation": format!("gs://{}/temp", self.temp_bucket),
-                    "additionalUserLabels": labels,
-                });
-                if let Some(n) = pipe.max_workers {
-                    environment["maxWorkers"] = json!(n);
-                }
-                if let Some(m) = &pipe.machine_type {
-                    environment["machineType"] = json!(m);
-                }
-                if let Some(sa) = &self.service_account {
-                    environment["serviceAccountEmail"] = json!(sa);
-                }
-                let classic = classic_template(&self.region);
-                let template = match &pipe.flex_template {
-                    Some(spec) => {
-                        environment["stagingLocation"] =
-                            json!(format!("gs://{}/staging", self.temp_bucket));
-                        Template::Flex {
-                            container_spec: spec,
-                        }
-                    }
-                    None => Template::Classic { gcs_path: &classic },
-                };
-                let update = matches!(change.action, Action::Update(_));
-                let launch = dataflow::Launch {
-                    template,
-                    name: &name,
-                    parameters: &parameters,
-                    environment,
-                    update,
-                };
-                let job = dataflow::launch(&self.api, &self.project, &self.region, launch).await?;
-                Ok(if update {
-                    format!(
-                        "updated {} in place: Dataflow job {} ({}) replaces the running one",
-                        changed(change),
-                        job.id,
-                        job.state()
-                    )
-                } else {
-                    format!("launched Dataflow job {} ({})", job.id, job.state())
-                })
-            }
-            Via::BigquerySubscription => {
-                let agent = self.pubsub_agent().await?;
-                let ds = bq::get_dataset(&self.api, &self.project, &pipe.dataset)
-                    .await?
-                    .ok_or_else(|| anyhow!("dataset {} is missing", pipe.dataset))?;
-                if has_writer(&ds, &agent) {
-                    return Ok("Pub/Sub can already write to the dataset".into());
-                }
-                let mut access = ds.access.clone().unwrap_or_default();
-                access.push(json!({ "role": "WRITER", "userByEmail": agent }));
-                match bq::patch_dataset(
-                    &self.api,
-                    &self.project,
-                    &pipe.dataset,
-                    json!({ "access": access }),
-                )
-                .await
-                {
-                    Ok(_) => Ok(format!(
-                        "granted {agent} write access to dataset {}",
-                        pipe.dataset
-                    )),
-                    Err(e) if e.permission_denied() => bail!(
-                        "cannot grant the Pub/Sub service agent {agent} write access to dataset `{}` ({e}). \
-                         Ask an owner to run: bq add-iam-policy-binding --member=serviceAccount:{agent} \
-                         --role=roles/bigquery.dataEditor {}:{}",
-                        pipe.dataset,
-                        self.project,
-                        pipe.dataset
-                    ),
-                    Err(e) => Err(e.into()),
+            Via::Dataflow => self.launch_dataflow(pipe, labels, change).await,
+            Via::BigquerySubscription => self.grant_subscription_writer(pipe).await,
+        }
+    }
+
+    /// Launches the pipeline's Dataflow job (or, for an update, its replacement in place).
+    async fn launch_dataflow(
+        &self,
+        pipe: &PipelineDef,
+        labels: &Labels,
+        change: &Change,
+    ) -> Result<String> {
+        let name = self.job_name(&pipe.name);
+        let mut parameters = BTreeMap::new();
+        parameters.insert(
+            "inputSubscription".to_string(),
+            pubsub::subscription_name(&self.project, &pipe.subscription),
+        );
+        // Dataflow's table spec uses a colon after the project.
+        parameters.insert(
+            "outputTableSpec".to_string(),
+            format!("{}:{}.{}", self.project, pipe.dataset, pipe.table),
+        );
+        parameters.insert(
+            "outputDeadletterTable".to_string(),
+            format!(
+                "{}:{}.{}",
+                self.project, pipe.dataset, pipe.dead_letter_table
+            ),
+        );
+        let mut environment = json!({
+            "tempLocation": format!("gs://{}/temp", self.temp_bucket),
+            "additionalUserLabels": labels,
+        });
+        if let Some(n) = pipe.max_workers {
+            environment["maxWorkers"] = json!(n);
+        }
+        if let Some(m) = &pipe.machine_type {
+            environment["machineType"] = json!(m);
+        }
+        if let Some(sa) = &self.service_account {
+            environment["serviceAccountEmail"] = json!(sa);
+        }
+        let classic = classic_template(&self.region);
+        let template = match &pipe.flex_template {
+            Some(spec) => {
+                environment["stagingLocation"] =
+                    json!(format!("gs://{}/staging", self.temp_bucket));
+                Template::Flex {
+                    container_spec: spec,
                 }
             }
+            None => Template::Classic { gcs_path: &classic },
+        };
+        let update = matches!(change.action, Action::Update(_));
+        let launch = dataflow::Launch {
+            template,
+            name: &name,
+            parameters: &parameters,
+            environment,
+            update,
+        };
+        let job = dataflow::launch(&self.api, &self.project, &self.region, launch).await?;
+        Ok(if update {
+            format!(
+                "updated {} in place: Dataflow job {} ({}) replaces the running one",
+                changed(change),
+                job.id,
+                job.state()
+            )
+        } else {
+            format!("launched Dataflow job {} ({})", job.id, job.state())
+        })
+    }
+
+    /// A BigQuery subscription writes as Pub/Sub's service agent: grant it the dataset.
+    async fn grant_subscription_writer(&self, pipe: &PipelineDef) -> Result<String> {
+        let agent = self.pubsub_agent().await?;
+        let ds = bq::get_dataset(&self.api, &self.project, &pipe.dataset)
+            .await?
+            .ok_or_else(|| anyhow!("dataset {} is missing", pipe.dataset))?;
+        if has_writer(&ds, &agent) {
+            return Ok("Pub/Sub can already write to the dataset".into());
+        }
+        let mut access = ds.access.clone().unwrap_or_default();
+        access.push(json!({ "role": "WRITER", "userByEmail": agent }));
+        match bq::patch_dataset(
+            &self.api,
+            &self.project,
+            &pipe.dataset,
+            json!({ "access": access }),
+        )
+        .await
+        {
+            Ok(_) => Ok(format!(
+                "granted {agent} write access to dataset {}",
+                pipe.dataset
+            )),
+            Err(e) if e.permission_denied() => bail!(
+                "cannot grant the Pub/Sub service agent {agent} write access to dataset `{}` ({e}). \
+                 Ask an owner to run: bq add-iam-policy-binding --member=serviceAccount:{agent} \
+                 --role=roles/bigquery.dataEditor {}:{}",
+                pipe.dataset,
+                self.project,
+                pipe.dataset
+            ),
+            Err(e) => Err(e.into()),
         }
     }
 }

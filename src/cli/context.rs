@@ -9,7 +9,7 @@ use crate::plan::{self, GcpPlacement, Placement, Plan};
 use crate::spec::Project;
 use crate::spec::names;
 use crate::spec::types::GcpTarget;
-use crate::sql::{Dialect, Renderer};
+use crate::sql::Renderer;
 
 pub struct Context {
     pub project: Project,
@@ -52,11 +52,13 @@ pub fn gcp_project(g: &Global, project: &Project) -> Result<Option<String>> {
 pub fn load(g: &Global) -> Result<Context> {
     let project = Project::load(&g.project_file)?;
     let placement = placement(g, &project)?;
-    let (dialect, qualifier) = match &placement {
-        Placement::Local => (Dialect::DuckDb, String::new()),
-        Placement::Gcp(p) => (Dialect::BigQuery, p.project.clone()),
-    };
-    let renderer = Renderer::new(&project, dialect, &qualifier)?;
+    let backend = crate::backend::for_target(&project, &placement)?;
+    // The target decides the dialect, and qualifies names with the project it bills.
+    let renderer = Renderer::new(
+        &project,
+        backend.dialect(),
+        backend.billing_project().unwrap_or_default(),
+    )?;
     // Every named query renders and is one SELECT, whichever command runs: a bad one is
     // reported before anything is created or run.
     let mut found = crate::diagnostic::Diagnostics::default();
@@ -67,7 +69,6 @@ pub fn load(g: &Global) -> Result<Context> {
     }
     found.into_result()?;
     let plan = plan::build(&project, &renderer, &placement)?;
-    let backend = Backend::for_target(&project, &placement)?;
     Ok(Context {
         project,
         backend,

@@ -11,7 +11,6 @@ use clap::Args;
 
 use super::Global;
 use super::context::{self, Context};
-use crate::backend::Backend;
 use crate::dashboard::board::{self, Board};
 use crate::dashboard::html::{self, Mode};
 use crate::dashboard::refresh::{Problem, Refresher, Snapshot};
@@ -52,7 +51,8 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
     if args.looker {
         return print_looker_link(&ctx, &board);
     }
-    let target = target_label(&ctx);
+    // "local · .bqflow" or "gcp · my-project": the header's first chip.
+    let target = ctx.backend.label();
     let mut refresher = Refresher::new(&board, &ctx.backend, &ctx.plan);
     if let Some(file) = &args.export {
         let snapshot = block_on(refresh_or_fail(&mut refresher))?;
@@ -63,7 +63,7 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
             "serving on {}: anyone who can reach this machine on port {} sees the data and makes the dashboard run its queries{}",
             args.bind,
             args.port,
-            if matches!(ctx.backend, Backend::Gcp(_)) {
+            if ctx.backend.billing_project().is_some() {
                 " (billed to your project)"
             } else {
                 ""
@@ -105,15 +105,6 @@ async fn refresh_or_fail(refresher: &mut Refresher<'_>) -> Result<Snapshot> {
     match &snapshot.problem {
         Some(Problem::Failed(message)) => Err(Error::Runtime(anyhow::anyhow!("{message}"))),
         _ => Ok(snapshot),
-    }
-}
-
-/// "local · .bqflow" or "gcp · my-project": the header's first chip.
-fn target_label(ctx: &Context) -> String {
-    match &ctx.backend {
-        #[cfg(feature = "duckdb")]
-        Backend::Local(l) => format!("local · {}", l.root.display()),
-        Backend::Gcp(g) => format!("gcp · {}", g.project),
     }
 }
 
@@ -208,7 +199,7 @@ fn export(ui: &Ui, board: &Board, target: &str, snapshot: &Snapshot, file: &Path
 }
 
 fn print_looker_link(ctx: &Context, board: &Board) -> Result<u8> {
-    let Some(gcp) = ctx.backend.as_gcp() else {
+    let Some(billing_project) = ctx.backend.billing_project() else {
         return Err(Error::usage(
             "--looker makes a Looker Studio report over BigQuery: add --target gcp",
         ));
@@ -237,7 +228,7 @@ fn print_looker_link(ctx: &Context, board: &Board) -> Result<u8> {
         .unwrap_or_else(|| board.title.clone());
     println!(
         "{}",
-        looker::url(&gcp.project, &report_name, template, &sources)
+        looker::url(billing_project, &report_name, template, &sources)
     );
     let list: Vec<String> = sources
         .iter()

@@ -156,7 +156,7 @@ pub fn run(ui: &Ui, g: &Global, args: GenerateArgs) -> Result<u8> {
     let mut opts = options(&ctx.project, &args);
     let stop = stop_on_ctrl_c();
     // Held while events are generated: one generator per deployment (backend/lock.rs).
-    let (mut sink, _lock) = open_sink(ui, g, &ctx, &args, &producer, &mut opts)?;
+    let (mut sink, _lock) = open_sink(ui, &ctx, &args, &producer, &mut opts)?;
     let live = progress(ui, &opts);
     let mut model = Model::new(&generator);
     let summary =
@@ -204,7 +204,6 @@ fn stop_on_ctrl_c() -> Arc<AtomicBool> {
 /// generator lock and sets where each stream resumes.
 fn open_sink(
     ui: &Ui,
-    g: &Global,
     ctx: &Context,
     args: &GenerateArgs,
     producer: &str,
@@ -234,7 +233,7 @@ fn open_sink(
             };
             let lock = crate::backend::lock::generator(
                 &ctx.backend.state_dir(),
-                g.target == super::Target::Gcp,
+                ctx.backend.generate_makes_state_dir(),
             )?;
             let topics = [streams.sales.as_str(), streams.inventory.as_str()];
             let (sink, resume) = block_on(ctx.backend.sink(&ctx.plan, topics, producer))?;

@@ -124,7 +124,7 @@ impl<'a> Refresher<'a> {
                 return self.keep_last(started, problem, billing);
             }
         };
-        if matches!(self.backend, Backend::Gcp(_)) {
+        if self.backend.billing_project().is_some() {
             let b = billing.get_or_insert_with(Billing::default);
             b.billed = answer.bytes_billed;
             b.budget = self.board.budget;

@@ -105,6 +105,22 @@ pub struct Pulse {
     pub backlog: Option<u64>,
 }
 
+/// How a target tells the user what it is doing while it works (notes and warnings); the
+/// terminal `Ui` implements it. Targets never take the terminal itself.
+pub trait Notify: Sync {
+    fn note(&self, text: &str);
+    fn warn(&self, text: &str);
+}
+
+impl Notify for crate::ui::Ui {
+    fn note(&self, text: &str) {
+        crate::ui::Ui::note(self, text)
+    }
+    fn warn(&self, text: &str) {
+        crate::ui::Ui::warn(self, text)
+    }
+}
+
 /// What teardown will delete, by kind, and what it will leave alone: shown before it starts.
 pub struct Doomed {
     pub groups: Vec<(&'static str, Vec<String>)>,

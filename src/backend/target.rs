@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{BatchAnswer, BatchQuery, Doomed, ResumePoints, StatusReport, TeardownReport, gcp};
+use super::{
+    BatchAnswer, BatchQuery, Doomed, Notify, ResumePoints, StatusReport, TeardownReport, gcp,
+};
 use crate::generate::ledger::Ledger;
 use crate::generate::run::Sink;
 use crate::output::QueryResult;
@@ -20,7 +22,6 @@ use crate::plan::diff::{Action, Change, Observed};
 use crate::plan::{Plan, ResourceId};
 use crate::sql::params::ParamValue;
 use crate::sql::{Dialect, Rendered};
-use crate::ui::Ui;
 
 /// What an async target method returns.
 pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + 'a>>;
@@ -98,7 +99,7 @@ pub trait Target: Send + Sync {
     fn teardown<'a>(
         &'a self,
         plan: &'a Plan,
-        ui: &'a Ui,
+        ui: &'a dyn Notify,
         drain_timeout: Duration,
         confirm: &'a mut dyn FnMut(&Doomed) -> bool,
     ) -> Answer<'a, Option<TeardownReport>>;
@@ -252,7 +253,7 @@ impl Target for super::local::Local {
     fn teardown<'a>(
         &'a self,
         plan: &'a Plan,
-        _ui: &'a Ui,
+        _ui: &'a dyn Notify,
         _drain_timeout: Duration,
         confirm: &'a mut dyn FnMut(&Doomed) -> bool,
     ) -> Answer<'a, Option<TeardownReport>> {
@@ -383,7 +384,7 @@ impl Target for gcp::Gcp {
     fn teardown<'a>(
         &'a self,
         plan: &'a Plan,
-        ui: &'a Ui,
+        ui: &'a dyn Notify,
         drain_timeout: Duration,
         confirm: &'a mut dyn FnMut(&Doomed) -> bool,
     ) -> Answer<'a, Option<TeardownReport>> {

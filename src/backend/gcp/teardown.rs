@@ -11,10 +11,10 @@ use futures_util::stream::{self, StreamExt};
 
 use super::{Gcp, Service, bigquery as bq, dataflow, pubsub, storage};
 use crate::backend::GENERATE_LOCK;
+use crate::backend::Notify;
 use crate::plan::build::DEPLOYMENT_LABEL;
 use crate::plan::diff::Observed;
 use crate::plan::{Desired, Kind, Plan};
-use crate::ui::Ui;
 
 /// What teardown did, line by line, and what it refused to touch.
 #[derive(Default)]
@@ -67,7 +67,7 @@ impl Found {
 impl Gcp {
     /// Finds what this deployment made: by name from the plan, by label for what was renamed
     /// out of it (and for jobs). Reads only.
-    pub async fn find(&self, plan: &Plan, ui: &Ui) -> Result<Found> {
+    pub async fn find(&self, plan: &Plan, ui: &dyn Notify) -> Result<Found> {
         let observed = self.observe(plan).await?;
         let mut found = Found::default();
         let mut owned = |kind: Kind| -> Vec<String> {
@@ -108,7 +108,7 @@ impl Gcp {
             match storage::get_bucket(&self.api, &self.temp_bucket).await {
                 Ok(Some(b)) if self.owned(&b.labels) => buckets.push(b.name),
                 Ok(_) => {}
-                Err(e) => ui.warn(format!(
+                Err(e) => ui.warn(&format!(
                     "could not look for a temp bucket left by earlier Dataflow pipelines: {e}"
                 )),
             }
@@ -117,7 +117,7 @@ impl Gcp {
             self.owned_jobs(plan).await?
         } else if self.may_ask(plan, Service::Dataflow) {
             self.owned_jobs(plan).await.unwrap_or_else(|e| {
-                ui.warn(format!(
+                ui.warn(&format!(
                     "could not look for Dataflow jobs left by earlier pipelines: {}",
                     crate::error::describe(&e)
                 ));
@@ -149,7 +149,12 @@ impl Gcp {
     }
 
     /// Stops and deletes exactly what `find` found.
-    pub async fn remove(&self, found: Found, ui: &Ui, drain_timeout: Duration) -> Result<Report> {
+    pub async fn remove(
+        &self,
+        found: Found,
+        ui: &dyn Notify,
+        drain_timeout: Duration,
+    ) -> Result<Report> {
         let mut report = Report {
             left_alone: found.left_alone,
             ..Report::default()
@@ -361,7 +366,7 @@ impl Gcp {
     /// job may still use); the other jobs are still stopped.
     async fn stop_jobs(
         &self,
-        ui: &Ui,
+        ui: &dyn Notify,
         owned: Vec<dataflow::Job>,
         drain_timeout: Duration,
         report: &mut Report,
@@ -388,7 +393,7 @@ impl Gcp {
         for (j, result) in owned.into_iter().zip(results) {
             match result {
                 Ok(()) => {
-                    ui.note(format!("draining Dataflow job {} ({})", j.name, j.id));
+                    ui.note(&format!("draining Dataflow job {} ({})", j.name, j.id));
                     jobs.push(j);
                 }
                 Err(e) => report
@@ -407,7 +412,7 @@ impl Gcp {
     /// drain timeout passes. A job that cannot be read or cancelled is a failure in the report.
     async fn wait_until_stopped(
         &self,
-        ui: &Ui,
+        ui: &dyn Notify,
         jobs: Vec<dataflow::Job>,
         drain_timeout: Duration,
         report: &mut Report,
@@ -449,7 +454,7 @@ impl Gcp {
                 return;
             }
             if !cancelled && start.elapsed() >= drain_timeout {
-                ui.warn(format!(
+                ui.warn(&format!(
                     "drain did not finish within {}: cancelling",
                     humantime::format_duration(drain_timeout)
                 ));
@@ -476,7 +481,7 @@ impl Gcp {
                 .iter()
                 .map(|j| format!("{} {}", j.name, j.state().trim_start_matches("JOB_STATE_")))
                 .collect();
-            ui.note(format!(
+            ui.note(&format!(
                 "  waiting ({:.0}s): {}",
                 start.elapsed().as_secs_f64(),
                 states.join(", ")

@@ -61,6 +61,16 @@ pub enum Reading<T> {
     Unknown(String),
 }
 
+impl<T> Reading<T> {
+    /// The known value converted; an unknown one keeps its reason.
+    pub fn map<U>(&self, f: impl FnOnce(&T) -> U) -> Reading<U> {
+        match self {
+            Reading::Known(v) => Reading::Known(f(v)),
+            Reading::Unknown(why) => Reading::Unknown(why.clone()),
+        }
+    }
+}
+
 /// One row of `status` per pipeline.
 pub struct PipelineReport {
     pub name: String,

@@ -112,15 +112,10 @@ fn print_pipelines(pipelines: &[PipelineReport]) {
         }
     };
     for p in pipelines {
-        let backlog = match &p.backlog {
-            Reading::Known(n) => Reading::Known(n.to_string()),
-            Reading::Unknown(r) => Reading::Unknown(r.clone()),
-        };
-        let last_load = match &p.last_load {
-            Reading::Known(Some(t)) => Reading::Known(format!("{} ago", age(Some(*t)))),
-            Reading::Known(None) => Reading::Known("never".into()),
-            Reading::Unknown(r) => Reading::Unknown(r.clone()),
-        };
+        let backlog = p.backlog.map(u64::to_string);
+        let last_load = p
+            .last_load
+            .map(|t| t.map_or("never".into(), |t| format!("{} ago", age(Some(t)))));
         t.add_row([
             p.name.clone(),
             p.route.clone(),

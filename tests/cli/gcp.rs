@@ -263,12 +263,9 @@ fn a_new_nullable_column_is_patched_in_and_column_order_is_no_change() {
     c.fakes.assert_no_violations();
 }
 
+/// A GET the way a colleague's script would make it, past bqflow, as JSON.
 fn get_json(url: &str) -> serde_json::Value {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
+    bqflow::runtime::block_on(async { reqwest::get(url).await.unwrap().json().await.unwrap() })
 }
 
 /// dev and staging from one spec in one GCP project: each is its own deployment (its own
@@ -338,11 +335,7 @@ fn a_panic_inside_the_publisher_fails_generate_and_counts_the_batch_as_failed() 
 
 /// One REST call the way a colleague's script or console click would make it, past bqflow.
 fn call(method: reqwest::Method, url: &str, body: Option<serde_json::Value>) -> u16 {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    bqflow::runtime::block_on(async {
         let mut req = reqwest::Client::new().request(method, url);
         if let Some(b) = body {
             req = req.json(&b);

@@ -5,6 +5,7 @@ pub mod gcp;
 #[cfg(feature = "duckdb")]
 pub mod local;
 pub mod lock;
+pub mod sql_check;
 mod target;
 
 use anyhow::Result;
@@ -44,6 +45,16 @@ pub fn for_target(project: &Project, placement: &Placement) -> Result<Backend> {
 
 /// Per event stream (sales, inventory): the last generator sequence already delivered.
 pub type ResumePoints = [Option<u64>; 2];
+
+/// The warehouse is held by another process that did not let go within the wait (the local
+/// target's single-writer DuckDB file). Readers such as the dashboard say so and try again.
+#[derive(Debug, thiserror::Error)]
+#[error("the local warehouse {} is in use by {holder}", path.display())]
+pub struct Busy {
+    pub path: std::path::PathBuf,
+    /// The holding process as DuckDB names it: program, PID and user.
+    pub holder: String,
+}
 
 /// One row of `status` per table.
 pub struct TableReport {

@@ -19,7 +19,8 @@ use crate::generate::run::Sink;
 use crate::output::QueryResult;
 use crate::plan::dag::{Outcome, Progress, Step};
 use crate::plan::diff::{Action, Change, Observed};
-use crate::plan::{Plan, ResourceId};
+use crate::plan::{Kind, Plan, ResourceId};
+use crate::sql::id_counts::{IdCounts, IdQuery};
 use crate::sql::params::ParamValue;
 use crate::sql::{Dialect, Rendered};
 
@@ -47,6 +48,10 @@ pub trait Target: Send + Sync {
     fn state_dir(&self) -> PathBuf;
     fn generate_makes_state_dir(&self) -> bool;
 
+    /// Whether a field of a resource of this kind can change in place; `plan` shows the
+    /// others as "cannot change".
+    fn updatable(&self, kind: Kind, field: &str) -> bool;
+
     /// What exists, per plan resource.
     fn observe<'a>(&'a self, plan: &'a Plan) -> Answer<'a, Vec<Observed>>;
     /// Applies the steps (creates and updates) concurrently in dependency order.
@@ -67,7 +72,7 @@ pub trait Target: Send + Sync {
     /// Runs several queries at once — in one warehouse session locally, as concurrent jobs on
     /// BigQuery — and reads how fresh the data is. A query that fails does not stop the
     /// others. Locally, a warehouse another process keeps for longer than `wait` is a
-    /// `local::warehouse::Busy` error.
+    /// `backend::Busy` error.
     fn query_batch<'a>(
         &'a self,
         plan: &'a Plan,
@@ -136,6 +141,18 @@ pub trait Target: Send + Sync {
         self.apply_steps(plan, steps, progress)
     }
 
+    /// `verify`'s counts for one fact table and id prefix, in this target's dialect.
+    fn count_ids<'a>(&'a self, plan: &'a Plan, ids: &'a IdQuery<'a>) -> Answer<'a, IdCounts> {
+        Box::pin(async move {
+            let rendered = Rendered {
+                sql: ids.sql(self.dialect()),
+                refs: vec![],
+                params: vec![],
+            };
+            ids.read(&self.query(plan, &rendered, &[], None).await?)
+        })
+    }
+
     /// What exists and, per table and pipeline, rows, freshness and state.
     fn status<'a>(&'a self, plan: &'a Plan) -> Answer<'a, StatusReport> {
         Box::pin(async move {
@@ -187,6 +204,11 @@ impl Target for super::local::Local {
     }
     fn generate_makes_state_dir(&self) -> bool {
         false
+    }
+    /// Google's rules, deliberately: the local target rehearses gcp, so a change `plan`
+    /// accepts here is one `up` can also make there.
+    fn updatable(&self, kind: Kind, field: &str) -> bool {
+        gcp::mutability::updatable_in_place(kind, field)
     }
     fn observe<'a>(&'a self, plan: &'a Plan) -> Answer<'a, Vec<Observed>> {
         ready(self.observe(plan))
@@ -307,6 +329,9 @@ impl Target for gcp::Gcp {
     }
     fn generate_makes_state_dir(&self) -> bool {
         true
+    }
+    fn updatable(&self, kind: Kind, field: &str) -> bool {
+        gcp::mutability::updatable_in_place(kind, field)
     }
     fn observe<'a>(&'a self, plan: &'a Plan) -> Answer<'a, Vec<Observed>> {
         Box::pin(self.observe(plan))

@@ -97,7 +97,7 @@ pub fn placement(g: &Global, project: &Project) -> Result<Placement> {
 pub fn gcp_placement(project: &Project, target: &GcpTarget, id: String) -> GcpPlacement {
     GcpPlacement {
         temp_bucket: target.temp_bucket.as_ref().map_or_else(
-            || plan::default_temp_bucket(&id, &project.deployment()),
+            || crate::backend::gcp::storage::default_temp_bucket(&id, &project.deployment()),
             |b| b.value.clone(),
         ),
         project: id,
@@ -116,7 +116,7 @@ impl Context {
             .resources
             .iter()
             .zip(&observed)
-            .map(|(r, o)| diff::compare(r, o))
+            .map(|(r, o)| diff::compare(r, o, &|kind, field| self.backend.updatable(kind, field)))
             .collect())
     }
 }

@@ -46,8 +46,7 @@ pub fn run(ui: &Ui, g: &Global, args: DashboardArgs) -> Result<u8> {
     let ctx = context::load(g)?;
     let board = board::load(&ctx.project, &ctx.renderer, args.name.as_deref())?;
     // Every panel fits its query's columns, checked before anything runs.
-    #[cfg(feature = "duckdb")]
-    super::validate::duckdb_accepts(&ctx.project)?;
+    super::validate::engine_accepts(&ctx.project)?;
     if args.looker {
         return print_looker_link(&ctx, &board);
     }

@@ -36,9 +36,9 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
         }
     }
     found.into_result()?;
-    #[cfg(feature = "duckdb")]
+    let mut engine_checked = false;
     if let Some((_, plan, renderer)) = plans.iter().find(|(d, ..)| *d == Dialect::DuckDb) {
-        check_with(&project, plan, renderer)?;
+        engine_checked = check_with(&project, plan, renderer)?;
     }
     let plan = &plans[0].1;
     let count = |k: Kind| plan.resources.iter().filter(|r| r.id.kind == k).count();
@@ -59,7 +59,7 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
     );
     println!(
         "  Every view and query renders for BigQuery and DuckDB{}.",
-        if cfg!(feature = "duckdb") {
+        if engine_checked {
             ", DuckDB accepts them, and every dashboard panel fits its query's columns"
         } else {
             ""
@@ -68,19 +68,18 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
     Ok(0)
 }
 
-/// The spec's SQL and dashboards checked by DuckDB: the local plan's tables and views created
-/// in an in-memory database, every query run there over the empty tables, and every dashboard
-/// panel checked against the columns its query returns.
-#[cfg(feature = "duckdb")]
-pub fn duckdb_accepts(project: &Project) -> Result<()> {
+/// The spec's SQL and dashboards checked by an engine (DuckDB, where built in): the local
+/// plan's tables and views created in an in-memory database, every query run there over the
+/// empty tables, and every dashboard panel checked against the columns its query returns.
+pub fn engine_accepts(project: &Project) -> Result<()> {
     let renderer = Renderer::new(project, Dialect::DuckDb, PLACEHOLDER_PROJECT)?;
     let plan = plan::build(project, &renderer, &Placement::Local)?;
-    check_with(project, &plan, &renderer)
+    check_with(project, &plan, &renderer).map(|_| ())
 }
 
-#[cfg(feature = "duckdb")]
-fn check_with(project: &Project, plan: &crate::plan::Plan, renderer: &Renderer) -> Result<()> {
-    use crate::backend::local::check::{Checked, check_sql};
+/// Whether an engine checked the SQL (`false`: this build has none; rendering was all).
+fn check_with(project: &Project, plan: &crate::plan::Plan, renderer: &Renderer) -> Result<bool> {
+    use crate::backend::sql_check::{Checked, check_sql};
     use crate::diagnostic::Diagnostic;
     use crate::spec::located::Pos;
 
@@ -108,7 +107,9 @@ fn check_with(project: &Project, plan: &crate::plan::Plan, renderer: &Renderer) 
         })
         .collect();
     let mut found = Diagnostics::default();
-    let (problems, columns) = check_sql(plan, &queries)?;
+    let Some((problems, columns)) = check_sql(plan, &queries)? else {
+        return Ok(false);
+    };
     for (what, name, message) in problems {
         let (file, pos) = if what == "view" {
             let view = project.spec.views.iter().find(|v| v.name.as_str() == name);
@@ -131,5 +132,6 @@ fn check_with(project: &Project, plan: &crate::plan::Plan, renderer: &Renderer) 
     found
         .list
         .extend(crate::dashboard::columns::check(project, &columns).list);
-    Ok(found.into_result()?)
+    found.into_result()?;
+    Ok(true)
 }

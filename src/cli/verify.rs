@@ -12,7 +12,7 @@ use super::context::{self, Context, block_on};
 use crate::error::{Error, Result};
 use crate::generate::ledger::{Ledger, RangeSet};
 use crate::generate::{model_config, seed_of};
-use crate::sql::{Dialect, Rendered};
+use crate::sql::id_counts::{IdCounts, IdQuery};
 use crate::ui::Ui;
 
 #[derive(Args, Debug)]
@@ -30,61 +30,16 @@ struct Check {
     seed: u64,
     table: String,
     stream: &'static str,
-    expected: u64,
-    distinct: u64,
-    copies: u64,
-    unacknowledged: u64,
+    counts: IdCounts,
 }
 
 impl Check {
     fn missing(&self) -> u64 {
-        self.expected.saturating_sub(self.distinct)
+        self.counts.expected.saturating_sub(self.counts.distinct)
     }
     fn duplicated(&self) -> u64 {
-        self.copies.saturating_sub(self.distinct)
+        self.counts.copies.saturating_sub(self.counts.distinct)
     }
-}
-
-/// `n BETWEEN a AND b OR …` over the acknowledged ranges (numbers we generated, not input).
-fn in_ranges(ranges: &RangeSet) -> String {
-    if ranges.0.is_empty() {
-        return "FALSE".into();
-    }
-    ranges
-        .0
-        .iter()
-        .map(|(a, b)| format!("(n BETWEEN {a} AND {b})"))
-        .collect::<Vec<_>>()
-        .join(" OR ")
-}
-
-fn count_sql(
-    dialect: Dialect,
-    relation: &str,
-    column: &str,
-    prefix: &str,
-    ranges: Option<&RangeSet>,
-) -> String {
-    let number = match dialect {
-        Dialect::BigQuery => format!("SAFE_CAST(SUBSTR({column}, {}) AS INT64)", prefix.len() + 1),
-        Dialect::DuckDb => format!("TRY_CAST(substr({column}, {}) AS BIGINT)", prefix.len() + 1),
-    };
-    let starts = match dialect {
-        Dialect::BigQuery => format!("STARTS_WITH({column}, '{prefix}')"),
-        Dialect::DuckDb => format!("starts_with({column}, '{prefix}')"),
-    };
-    // Without a ledger (the local target, which is exactly-once by construction) every id from
-    // 1 to the highest landed is expected.
-    let expected = match ranges {
-        Some(r) => format!("{}", r.count()),
-        None => "COALESCE(MAX(n), 0)".into(),
-    };
-    let acked = ranges.map_or("TRUE".to_string(), in_ranges);
-    format!(
-        "SELECT {expected} AS expected, COUNT(DISTINCT CASE WHEN {acked} THEN n END) AS distinct_ids, \
-         SUM(CASE WHEN {acked} THEN 1 ELSE 0 END) AS copies, SUM(CASE WHEN {acked} THEN 0 ELSE 1 END) AS unacknowledged \
-         FROM (SELECT {number} AS n FROM {relation} WHERE {starts}) AS ids"
-    )
 }
 
 fn check(ctx: &Context, seed: u64, ranges: Option<&[RangeSet; 2]>) -> Result<Vec<Check>> {
@@ -111,44 +66,18 @@ fn check(ctx: &Context, seed: u64, ranges: Option<&[RangeSet; 2]>) -> Result<Vec
                 .renderer
                 .relation(&p.table)
                 .map_err(crate::diagnostic::Diagnostics::from)?;
-            let sql = count_sql(
-                ctx.renderer.dialect(),
-                &relation,
+            let ids = IdQuery {
+                relation: &relation,
                 column,
-                &format!("{letter}{seed}-"),
-                ranges.map(|r| &r[i]),
-            );
-            let rendered = Rendered {
-                sql,
-                refs: vec![],
-                params: vec![],
+                prefix: &format!("{letter}{seed}-"),
+                acknowledged: ranges.map(|r| r[i].0.as_slice()),
             };
-            let result = block_on(ctx.backend.query(&ctx.plan, &rendered, &[], None))?;
-            // A count that cannot be read is an error, never a silent 0 (NULL: no rows).
-            let number = |col: usize| -> Result<u64> {
-                match result.rows.first().and_then(|r| r.get(col)) {
-                    Some(crate::output::Value::Int(n)) => Ok(*n.max(&0) as u64),
-                    Some(crate::output::Value::Decimal(d)) => d
-                        .split('.')
-                        .next()
-                        .and_then(|n| n.parse().ok())
-                        .ok_or_else(|| {
-                            Error::Runtime(anyhow::anyhow!("verify could not read the count `{d}`"))
-                        }),
-                    Some(crate::output::Value::Null) => Ok(0),
-                    other => Err(Error::Runtime(anyhow::anyhow!(
-                        "verify could not read a count from {relation}: {other:?}"
-                    ))),
-                }
-            };
+            let counts = block_on(ctx.backend.count_ids(&ctx.plan, &ids))?;
             checks.push(Check {
                 seed,
                 table: format!("{}.{}", spec.dataset.name, p.table),
                 stream,
-                expected: number(0)?,
-                distinct: number(1)?,
-                copies: number(2)?,
-                unacknowledged: number(3)?,
+                counts,
             });
         }
     }
@@ -228,11 +157,11 @@ pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
         t.add_row([
             c.table.clone(),
             c.stream.to_string(),
-            c.expected.to_string(),
-            c.distinct.to_string(),
+            c.counts.expected.to_string(),
+            c.counts.distinct.to_string(),
             c.missing().to_string(),
             c.duplicated().to_string(),
-            c.unacknowledged.to_string(),
+            c.counts.unacknowledged.to_string(),
             c.seed.to_string(),
         ]);
     }
@@ -253,32 +182,4 @@ pub fn run(ui: &Ui, g: &Global, args: VerifyArgs) -> Result<u8> {
         ));
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_count_query_bounds_ids_by_the_acknowledged_ranges() {
-        let mut r = RangeSet::default();
-        r.insert(1, 10);
-        r.insert(20, 29);
-        let sql = count_sql(
-            Dialect::BigQuery,
-            "`p.d.t`",
-            "transaction_id",
-            "T42-",
-            Some(&r),
-        );
-        assert!(sql.starts_with("SELECT 20 AS expected"), "{sql}");
-        assert!(
-            sql.contains("(n BETWEEN 1 AND 10) OR (n BETWEEN 20 AND 29)")
-                && sql.contains("SUBSTR(transaction_id, 5)")
-        );
-        let local = count_sql(Dialect::DuckDb, "\"d\".\"t\"", "event_id", "I7-", None);
-        assert!(
-            local.contains("COALESCE(MAX(n), 0)") && local.contains("starts_with(event_id, 'I7-')")
-        );
-    }
 }

@@ -237,10 +237,6 @@ fn busy_wait(refresh: Duration) -> Duration {
 }
 
 fn busy_holder(e: &anyhow::Error) -> Option<String> {
-    #[cfg(feature = "duckdb")]
-    if let Some(busy) = e.downcast_ref::<crate::backend::local::warehouse::Busy>() {
-        return Some(busy.holder.clone());
-    }
-    let _ = e;
-    None
+    e.downcast_ref::<crate::backend::Busy>()
+        .map(|busy| busy.holder.clone())
 }

@@ -43,25 +43,13 @@ pub struct Change {
     pub also: Vec<FieldChange>,
 }
 
-/// Whether `field` of a resource of `kind` can change in place (a table's columns: `columns.rs`).
-fn mutable(kind: Kind, field: &str) -> bool {
-    match (kind, field) {
-        (_, "labels" | "description") => true,
-        (Kind::Topic, "message_retention") => true,
-        (Kind::Subscription, f) => f != "topic",
-        (Kind::Dataset, "default_table_expiration") => true,
-        (Kind::Table, "clustering") => true,
-        (Kind::View, "sql") => true,
-        (Kind::Rows, _) => true,
-        (Kind::Bucket, "lifecycle") => true,
-        // Dataflow's pipeline update replaces a running job with one of new worker settings,
-        // keeping its state; what it reads, writes and runs needs a drain and a new job.
-        (Kind::Pipeline, "max_workers" | "machine_type") => true,
-        _ => false,
-    }
-}
-
-pub fn compare(resource: &Resource, observed: &Observed) -> Change {
+/// Desired against observed. `updatable(kind, field)` says whether the target can change a
+/// field in place (a table's columns are compared by `columns.rs`); the rest cannot change.
+pub fn compare(
+    resource: &Resource,
+    observed: &Observed,
+    updatable: &dyn Fn(Kind, &str) -> bool,
+) -> Change {
     let Observed::Present { fields, owned } = observed else {
         return Change {
             resource: resource.clone(),
@@ -99,7 +87,7 @@ pub fn compare(resource: &Resource, observed: &Observed) -> Change {
             from,
             to: to.clone(),
         };
-        if mutable(resource.id.kind, field) {
+        if updatable(resource.id.kind, field) {
             patchable.push(change);
         } else {
             fixed.push(change);
@@ -269,12 +257,6 @@ fn line_diff(from: &str, to: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn partitioning_is_fixed_but_view_sql_is_not() {
-        assert!(!mutable(Kind::Table, "partitioning"));
-        assert!(mutable(Kind::View, "sql"));
-    }
 
     #[test]
     fn line_diff_shows_only_the_changed_middle() {

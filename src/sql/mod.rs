@@ -3,6 +3,7 @@
 //! becomes an empty string); relations go through `ref()`, parameters through `param()`.
 
 pub mod dialect;
+pub mod id_counts;
 pub mod params;
 pub mod statement;
 
@@ -77,59 +78,8 @@ impl Renderer {
             .collect();
         relations.extend(spec.pipelines.iter().map(Project::dead_letter_table));
         let dataset = spec.dataset.name.value.clone();
-        let gcp_project = gcp_project.to_string();
-        let refs = state.clone();
-        env.add_function("ref", move |name: String| -> Result<Value, Error> {
-            if !relations.contains(&name) {
-                let hint = names::suggest(&name, relations.iter().map(String::as_str))
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default();
-                return Err(Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!("ref(\"{name}\"): no table or view named `{name}` in the spec{hint}"),
-                ));
-            }
-            let mut st = refs.lock().expect("render state");
-            if !st.refs.contains(&name) {
-                st.refs.push(name.clone());
-            }
-            Ok(Value::from_safe_string(qualified(
-                dialect,
-                &gcp_project,
-                &dataset,
-                &name,
-            )))
-        });
-        let params = state.clone();
-        env.add_function("param", move |name: String| -> Result<Value, Error> {
-            let mut st = params.lock().expect("render state");
-            match &st.declared {
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!("param(\"{name}\"): views cannot take parameters; use them in a query"),
-                    ));
-                }
-                Some(declared) if !declared.contains(&name) => {
-                    return Err(Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!("param(\"{name}\"): the query declares no parameter `{name}` under `params:`"),
-                    ));
-                }
-                Some(_) => {}
-            }
-            let index = match st.params.iter().position(|p| *p == name) {
-                Some(i) => i,
-                None => {
-                    st.params.push(name.clone());
-                    st.params.len() - 1
-                }
-            };
-            Ok(Value::from_safe_string(match dialect {
-                Dialect::BigQuery => format!("@{name}"),
-                Dialect::DuckDb => format!("${}", index + 1),
-            }))
-        });
+        add_ref(&mut env, &state, relations, dialect, gcp_project, dataset);
+        add_param(&mut env, &state, dialect);
         env.add_global(
             "target",
             Value::from_iter([("dialect", Value::from(dialect.name()))]),
@@ -393,6 +343,76 @@ impl Diagnostic {
         }
         self
     }
+}
+
+/// `ref("name")`: a table or view of the spec, fully qualified for the dialect, recorded as a
+/// dependency of what is being rendered. Any other name is an error with a suggestion.
+fn add_ref(
+    env: &mut Environment<'static>,
+    state: &Arc<Mutex<RenderState>>,
+    relations: BTreeSet<String>,
+    dialect: Dialect,
+    gcp_project: &str,
+    dataset: String,
+) {
+    let gcp_project = gcp_project.to_string();
+    let refs = state.clone();
+    env.add_function("ref", move |name: String| -> Result<Value, Error> {
+        if !relations.contains(&name) {
+            let hint = names::suggest(&name, relations.iter().map(String::as_str))
+                .map(|s| format!(" (did you mean `{s}`?)"))
+                .unwrap_or_default();
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("ref(\"{name}\"): no table or view named `{name}` in the spec{hint}"),
+            ));
+        }
+        let mut st = refs.lock().expect("render state");
+        if !st.refs.contains(&name) {
+            st.refs.push(name.clone());
+        }
+        Ok(Value::from_safe_string(qualified(
+            dialect,
+            &gcp_project,
+            &dataset,
+            &name,
+        )))
+    });
+}
+
+/// `param("name")`: a query parameter it declares, bound by the engine (`@name` on BigQuery,
+/// `$n` on DuckDB), never pasted into the SQL. Views take none.
+fn add_param(env: &mut Environment<'static>, state: &Arc<Mutex<RenderState>>, dialect: Dialect) {
+    let params = state.clone();
+    env.add_function("param", move |name: String| -> Result<Value, Error> {
+        let mut st = params.lock().expect("render state");
+        match &st.declared {
+            None => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("param(\"{name}\"): views cannot take parameters; use them in a query"),
+                ));
+            }
+            Some(declared) if !declared.contains(&name) => {
+                return Err(Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!("param(\"{name}\"): the query declares no parameter `{name}` under `params:`"),
+                ));
+            }
+            Some(_) => {}
+        }
+        let index = match st.params.iter().position(|p| *p == name) {
+            Some(i) => i,
+            None => {
+                st.params.push(name.clone());
+                st.params.len() - 1
+            }
+        };
+        Ok(Value::from_safe_string(match dialect {
+            Dialect::BigQuery => format!("@{name}"),
+            Dialect::DuckDb => format!("${}", index + 1),
+        }))
+    });
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod bigquery;
 pub mod dataflow;
 pub mod endpoints;
 mod monitoring;
+pub mod mutability;
 pub mod publish;
 pub mod pubsub;
 pub mod query;

@@ -109,10 +109,36 @@ pub async fn empty_and_delete_bucket(api: &Api, name: &str) -> Result<usize, Api
     }
 }
 
+/// `<project>-<deployment>-tmp`, or a hashed name when that exceeds the 63 characters a bucket
+/// name may have. Bucket names are global, hence the project id in it; each deployment has its
+/// own, so tearing one down never empties another's.
+pub fn default_temp_bucket(gcp_project: &str, deployment: &str) -> String {
+    let plain = format!("{gcp_project}-{deployment}-tmp").replace([':', '.', '_'], "-");
+    if plain.len() <= 63 {
+        return plain;
+    }
+    format!("bqflow-{:016x}-tmp", crate::plan::fnv1a(plain.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
+    use super::default_temp_bucket;
+
     #[test]
     fn object_names_are_one_segment() {
         assert_eq!(super::path_segment("temp/a b.json"), "temp%2Fa%20b.json");
+    }
+
+    #[test]
+    fn each_deployment_has_its_own_temp_bucket_within_63_characters() {
+        let dev = crate::plan::deployment_id("blackfriday", "retail_dev");
+        let staging = crate::plan::deployment_id("blackfriday", "retail_staging");
+        assert_ne!(
+            default_temp_bucket("proj", &dev),
+            default_temp_bucket("proj", &staging)
+        );
+        assert_eq!(default_temp_bucket("proj", &dev), format!("proj-{dev}-tmp"));
+        let long = default_temp_bucket(&"p".repeat(40), &dev);
+        assert!(long.len() <= 63 && long.starts_with("bqflow-"), "{long}");
     }
 }

@@ -2,29 +2,14 @@
 //! plan's schema, tables and views, then every query run against the empty tables — which also
 //! tells the columns each query returns, for checking dashboards.
 
-use std::collections::BTreeMap;
-
 use anyhow::Result;
 use duckdb::Connection;
 use duckdb::arrow::datatypes::DataType;
 
 use super::duckdb_value;
 use super::provision::create_table_sql;
+use crate::backend::sql_check::{Checked, Columns, Problem};
 use crate::plan::{Desired, Plan, ResourceId};
-use crate::sql::params::ParamValue;
-
-/// A query to check: its name, SQL, and a value per parameter (`None` binds NULL).
-pub struct Checked {
-    pub name: String,
-    pub sql: String,
-    pub params: Vec<Option<ParamValue>>,
-}
-
-/// Result columns per query: (name, BigQuery-style type name).
-pub type Columns = BTreeMap<String, Vec<(String, &'static str)>>;
-
-/// A problem DuckDB found: (kind, name, its message).
-pub type Problem = (&'static str, String, String);
 
 /// Problems, and the result columns of the queries that ran.
 pub fn check_sql(plan: &Plan, queries: &[Checked]) -> Result<(Vec<Problem>, Columns)> {

@@ -40,14 +40,7 @@ fn holder(e: &duckdb::Error) -> String {
         .unwrap_or_else(|| "another process".into())
 }
 
-/// Another process has the warehouse open and did not let go within the wait.
-#[derive(Debug, thiserror::Error)]
-#[error("the local warehouse {} is in use by {holder}", path.display())]
-pub struct Busy {
-    pub path: PathBuf,
-    /// The holding process as DuckDB names it: program, PID and user.
-    pub holder: String,
-}
+pub use crate::backend::Busy;
 
 /// How long a command waits for another to release the warehouse. Loads and queries hold it
 /// for milliseconds to seconds; a minute covers a slow metric over a large table.

@@ -105,6 +105,32 @@ pub(crate) struct Demand {
     pub store_surge_share: Vec<f64>,
 }
 
+/// Stores grouped by (UTC offset, opening hour, closing hour), in the order of `keys`, with
+/// each class's expected shoppers per day.
+fn group_into_classes(
+    stores: &[Store],
+    keys: &[(i32, u32, u32)],
+    store_daily: &[f64],
+) -> (Vec<Class>, Vec<f64>) {
+    let mut classes = Vec::with_capacity(keys.len());
+    let mut class_daily = Vec::with_capacity(keys.len());
+    for &(offset, open, close) in keys {
+        let members: Vec<u32> = (0..stores.len() as u32)
+            .filter(|&i| {
+                let s = &stores[i as usize];
+                (s.utc_offset_minutes, s.opening_hour, s.closing_hour) == (offset, open, close)
+            })
+            .collect();
+        let weights: Vec<f64> = members.iter().map(|&i| store_daily[i as usize]).collect();
+        class_daily.push(weights.iter().sum::<f64>());
+        classes.push(Class {
+            store_cum: cumulative(&weights),
+            stores: members,
+        });
+    }
+    (classes, class_daily)
+}
+
 impl Demand {
     pub(crate) fn new(stores: &[Store]) -> Demand {
         let mut keys: Vec<(i32, u32, u32)> = stores
@@ -118,22 +144,7 @@ impl Demand {
             .map(|s| SHOPPERS_PER_STORE_DAY * s.size_weight / MEAN_SIZE_WEIGHT)
             .collect();
         let shapes: Vec<Shape> = keys.iter().map(|&(_, o, c)| Shape::new(o, c)).collect();
-        let mut classes = Vec::with_capacity(keys.len());
-        let mut class_daily = Vec::with_capacity(keys.len());
-        for &(offset, open, close) in &keys {
-            let members: Vec<u32> = (0..stores.len() as u32)
-                .filter(|&i| {
-                    let s = &stores[i as usize];
-                    (s.utc_offset_minutes, s.opening_hour, s.closing_hour) == (offset, open, close)
-                })
-                .collect();
-            let weights: Vec<f64> = members.iter().map(|&i| store_daily[i as usize]).collect();
-            class_daily.push(weights.iter().sum::<f64>());
-            classes.push(Class {
-                store_cum: cumulative(&weights),
-                stores: members,
-            });
-        }
+        let (classes, class_daily) = group_into_classes(stores, &keys, &store_daily);
         // Local minute = UTC minute + offset; the window spans every class's opening hours.
         let utc = |local: u32, offset: i32| i64::from(local) * 60 - i64::from(offset);
         let first_minute = keys

@@ -80,6 +80,16 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts one event sent.
+    fn count(&mut self, event: &Event) {
+        match event.stream {
+            Stream::Sales => self.sales += 1,
+            Stream::Inventory => self.inventory += 1,
+        }
+        self.first_seq.get_or_insert(event.seq);
+        self.last_seq = Some(event.seq);
+    }
+
     pub fn total(&self) -> u64 {
         self.sales + self.inventory + self.malformed
     }
@@ -115,11 +125,7 @@ pub fn run(
     let mut message = Vec::with_capacity(512);
     let mut bad = Vec::with_capacity(512);
 
-    // Replay the model past what was already delivered: same seed, same events, no duplicates.
-    let mut event: Event = model.next_event();
-    while already_sent(&event, opts) {
-        event = model.next_event();
-    }
+    let mut event = next_unsent(model, opts);
 
     let start = Instant::now();
     let mut pacer = Pacer::new(opts.pace, start);
@@ -135,11 +141,10 @@ pub fn run(
             summary.interrupted = true;
             break;
         }
-        if opts.count.is_some_and(|c| summary.total() >= c) {
-            break;
-        }
         let now = Instant::now();
-        if opts.duration.is_some_and(|d| now - start >= d) {
+        if opts.count.is_some_and(|c| summary.total() >= c)
+            || opts.duration.is_some_and(|d| now - start >= d)
+        {
             break;
         }
         if let Some(due) = pacer.due(emitted, event.model_time_us, now)
@@ -155,33 +160,14 @@ pub fn run(
             Clock::Wall => wall_us,
             Clock::Simulated { .. } => event.model_time_us + shift_us,
         };
-        message.clear();
-        encode::encode(&event, model, timestamp, &mut message);
-        sink.send(Message {
-            stream: event.stream,
-            data: &message,
-            seq: event.seq,
-            id: Some(event_id(&event)),
-        })?;
-        match event.stream {
-            Stream::Sales => summary.sales += 1,
-            Stream::Inventory => summary.inventory += 1,
-        }
-        summary.first_seq.get_or_insert(event.seq);
-        summary.last_seq = Some(event.seq);
+        send_event(sink, model, &event, timestamp, &mut message)?;
+        summary.count(&event);
         emitted += 1;
         if opts.malformed > 0.0
             && malformed::is_malformed(event.seq, seed, opts.malformed)
             && opts.count.is_none_or(|c| summary.total() < c)
         {
-            bad.clear();
-            let flaw = malformed::malformed(&message, event.seq, seed, &mut bad);
-            sink.send(Message {
-                stream: event.stream,
-                data: &bad,
-                seq: event.seq,
-                id: None,
-            })?;
+            let flaw = send_malformed(sink, &event, &message, seed, &mut bad)?;
             flaws[Flaw::ALL.iter().position(|f| *f == flaw).unwrap_or(0)] += 1;
             summary.malformed += 1;
             emitted += 1;
@@ -195,10 +181,7 @@ pub fn run(
                 progress.update(&summary, &sink.progress());
             }
         }
-        event = model.next_event();
-        while already_sent(&event, opts) {
-            event = model.next_event();
-        }
+        event = next_unsent(model, opts);
     }
     summary.delivered = sink.finish()?;
     summary.elapsed = start.elapsed();
@@ -210,6 +193,54 @@ pub fn run(
         .collect();
     progress.update(&summary, &sink.progress());
     Ok(summary)
+}
+
+/// Encodes and sends one event, with its id (`T<seed>-<n>`) for exactly-once checks.
+fn send_event(
+    sink: &mut dyn Sink,
+    model: &Model,
+    event: &Event,
+    timestamp_us: i64,
+    message: &mut Vec<u8>,
+) -> Result<()> {
+    message.clear();
+    encode::encode(event, model, timestamp_us, message);
+    sink.send(Message {
+        stream: event.stream,
+        data: message,
+        seq: event.seq,
+        id: Some(event_id(event)),
+    })
+}
+
+/// The model's next event not yet delivered by an earlier run: a resumed run replays the
+/// model (same seed, same events) past what was delivered, so nothing is sent twice.
+fn next_unsent(model: &mut Model, opts: &Options) -> Event {
+    let mut event = model.next_event();
+    while already_sent(&event, opts) {
+        event = model.next_event();
+    }
+    event
+}
+
+/// Sends a damaged copy of `message` (the generator's `--malformed` share) without an id, so
+/// it lands in the dead-letter path; says which flaw it has.
+fn send_malformed(
+    sink: &mut dyn Sink,
+    event: &Event,
+    message: &[u8],
+    seed: u64,
+    bad: &mut Vec<u8>,
+) -> Result<Flaw> {
+    bad.clear();
+    let flaw = malformed::malformed(message, event.seq, seed, bad);
+    sink.send(Message {
+        stream: event.stream,
+        data: bad,
+        seq: event.seq,
+        id: None,
+    })?;
+    Ok(flaw)
 }
 
 fn already_sent(event: &Event, opts: &Options) -> bool {

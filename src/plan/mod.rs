@@ -6,6 +6,7 @@ pub mod build;
 pub mod columns;
 pub mod dag;
 pub mod diff;
+mod fields;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use crate::spec::types::{DimensionSource, Granularity, Via};
 pub use build::build;
+pub use fields::{Fields, columns_text, duration, labels_text};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
@@ -118,17 +120,6 @@ pub fn deployment_id(spec_name: &str, dataset: &str) -> String {
         .collect();
     let hash = fnv1a(format!("{spec_name}/{dataset}").as_bytes()) as u32;
     format!("{readable}-{hash:08x}")
-}
-
-/// `<project>-<deployment>-tmp`, or a hashed name when that exceeds the 63 characters a bucket
-/// name may have. Bucket names are global, hence the project id in it; each deployment has its
-/// own, so tearing one down never empties another's.
-pub fn default_temp_bucket(gcp_project: &str, deployment: &str) -> String {
-    let plain = format!("{gcp_project}-{deployment}-tmp").replace([':', '.', '_'], "-");
-    if plain.len() <= 63 {
-        return plain;
-    }
-    format!("bqflow-{:016x}-tmp", fnv1a(plain.as_bytes()))
 }
 
 /// The Dataflow temp bucket (gcp only).
@@ -238,168 +229,6 @@ pub fn dead_letter_access(topic: &str) -> String {
     format!("Pub/Sub's service agent may move undeliverable messages to {topic}")
 }
 
-/// Comparable settings of a resource, as text, by field name.
-pub type Fields = BTreeMap<&'static str, String>;
-
-impl Desired {
-    /// The settings `plan` compares and shows.
-    pub fn fields(&self) -> Fields {
-        let mut f = Fields::new();
-        match self {
-            Desired::Topic(t) => {
-                f.insert("message_retention", opt_duration(t.message_retention));
-            }
-            Desired::Subscription(s) => {
-                f.insert("topic", s.topic.clone());
-                f.insert("ack_deadline", duration(s.ack_deadline));
-                f.insert("message_retention", duration(s.message_retention));
-                f.insert("expiration", "never".into());
-                f.insert(
-                    "retry_policy",
-                    s.retry.map_or("none".into(), |(a, b)| {
-                        format!("{}..{}", duration(a), duration(b))
-                    }),
-                );
-                f.insert(
-                    "dead_letter",
-                    s.dead_letter
-                        .as_ref()
-                        .map_or("none".into(), |(t, n)| format!("{t} after {n} attempts")),
-                );
-                if let Some((topic, _)) = &s.dead_letter {
-                    f.insert("dead_letter_access", dead_letter_access(topic));
-                }
-                f.insert(
-                    "bigquery_table",
-                    s.bigquery_table.clone().unwrap_or_else(|| "none".into()),
-                );
-            }
-            Desired::Dataset(d) => {
-                if let Some(location) = &d.location {
-                    f.insert("location", location.clone());
-                }
-                f.insert("description", d.description.clone().unwrap_or_default());
-                f.insert(
-                    "default_table_expiration",
-                    opt_duration(d.default_table_expiration),
-                );
-            }
-            Desired::Table(t) => {
-                f.insert("description", t.description.clone().unwrap_or_default());
-                f.insert("columns", columns_text(&t.columns));
-                f.insert(
-                    "partitioning",
-                    t.partitioning
-                        .as_ref()
-                        .map_or("none".into(), |(field, g, exp)| {
-                            format!(
-                                "{g:?}({field}){}",
-                                exp.map(|e| format!(" expiring after {}", duration(e)))
-                                    .unwrap_or_default()
-                            )
-                        }),
-                );
-                f.insert(
-                    "clustering",
-                    if t.clustering.is_empty() {
-                        "none".into()
-                    } else {
-                        t.clustering.join(", ")
-                    },
-                );
-            }
-            Desired::View(v) => {
-                f.insert("description", v.description.clone().unwrap_or_default());
-                f.insert("sql", v.sql.clone());
-            }
-            Desired::Rows(r) => {
-                f.insert("fingerprint", r.fingerprint.clone());
-            }
-            // The temp bucket's location is where it is created, not compared afterwards: a
-            // job works with temp files elsewhere, so a moved region must not block `up`.
-            Desired::Bucket(b) => {
-                f.insert(
-                    "lifecycle",
-                    format!("delete objects after {} days", b.delete_after_days),
-                );
-            }
-            Desired::Pipeline(p) => {
-                f.insert("via", format!("{:?}", p.via).to_lowercase());
-                f.insert("subscription", p.subscription.clone());
-                f.insert("table", format!("{}.{}", p.dataset, p.table));
-                f.insert(
-                    "dead_letter_table",
-                    format!("{}.{}", p.dataset, p.dead_letter_table),
-                );
-                f.insert(
-                    "max_workers",
-                    p.max_workers.map_or("default".into(), |n| n.to_string()),
-                );
-                f.insert(
-                    "machine_type",
-                    p.machine_type.clone().unwrap_or_else(|| "default".into()),
-                );
-                f.insert(
-                    "template",
-                    p.flex_template
-                        .clone()
-                        .unwrap_or_else(|| "PubSub_Subscription_to_BigQuery".into()),
-                );
-            }
-        }
-        f
-    }
-}
-
-impl Resource {
-    /// Settings plus labels: what is compared with the observed resource.
-    pub fn fields(&self) -> Fields {
-        let mut f = self.desired.fields();
-        if self.id.kind != Kind::Rows {
-            f.insert("labels", labels_text(&self.labels));
-        }
-        f
-    }
-}
-
-pub fn labels_text(labels: &Labels) -> String {
-    labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-pub fn columns_text(columns: &[ColumnDef]) -> String {
-    columns
-        .iter()
-        .map(|c| {
-            let mode = if c.repeated {
-                " REPEATED"
-            } else if c.required {
-                " REQUIRED"
-            } else {
-                ""
-            };
-            let nested = if c.fields.is_empty() {
-                String::new()
-            } else {
-                format!("<{}>", columns_text(&c.fields))
-            };
-            format!("{} {}{nested}{mode}", c.name, c.bigquery_type)
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-pub fn duration(d: Duration) -> String {
-    humantime::format_duration(d).to_string()
-}
-
-fn opt_duration(d: Option<Duration>) -> String {
-    d.map_or("default".into(), duration)
-}
-
 /// The plan: resources in a stable order (dependencies before dependents).
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
@@ -450,10 +279,5 @@ mod deployment_tests {
         for id in [&dev, &deployment_id("x", &"d".repeat(1024))] {
             assert!(crate::spec::names::label_value(id).is_ok(), "{id}");
         }
-        assert_ne!(
-            default_temp_bucket("proj", &dev),
-            default_temp_bucket("proj", &staging)
-        );
-        assert!(default_temp_bucket(&"p".repeat(40), &dev).len() <= 63);
     }
 }

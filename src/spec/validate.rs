@@ -462,6 +462,20 @@ fn check_table(c: &mut Checker, t: &Table) {
     if t.columns.is_empty() {
         c.error(t.name.at, format!("table `{}` has no columns", t.name));
     }
+    check_columns(c, t);
+    check_partitioning(c, t);
+    check_clustering(c, t);
+    if let Some(load) = &t.load {
+        let fields = match load.value {
+            DimensionSource::GeneratorProducts => events::PRODUCT,
+            DimensionSource::GeneratorStores => events::STORE,
+        };
+        check_fields(c, t, fields, load.at, "the rows it loads");
+    }
+}
+
+/// Names unique (case-insensitively, as BigQuery compares them) and NUMERIC bounds valid.
+fn check_columns(c: &mut Checker, t: &Table) {
     let mut seen: HashMap<String, Pos> = HashMap::new();
     for col in &t.columns {
         c.name("column name", &col.name, names::column);
@@ -497,6 +511,10 @@ fn check_table(c: &mut Checker, t: &Table) {
             }
         }
     }
+}
+
+/// A partitioning column exists and holds a time; a DATE is not split by the hour.
+fn check_partitioning(c: &mut Checker, t: &Table) {
     let column = |name: &str| t.columns.iter().find(|col| col.name.as_str() == name);
     let column_names: BTreeSet<&str> = t.columns.iter().map(|col| col.name.as_str()).collect();
     let context = format!("table `{}`", t.name);
@@ -528,6 +546,12 @@ fn check_table(c: &mut Checker, t: &Table) {
             );
         }
     }
+}
+
+/// At most four clustering columns, each named once and present in the table.
+fn check_clustering(c: &mut Checker, t: &Table) {
+    let column_names: BTreeSet<&str> = t.columns.iter().map(|col| col.name.as_str()).collect();
+    let context = format!("table `{}`", t.name);
     if t.clustering.len() > 4 {
         c.error(
             t.clustering[4].at,
@@ -545,13 +569,6 @@ fn check_table(c: &mut Checker, t: &Table) {
             &column_names,
             &format!("the clustering of {context}"),
         );
-    }
-    if let Some(load) = &t.load {
-        let fields = match load.value {
-            DimensionSource::GeneratorProducts => events::PRODUCT,
-            DimensionSource::GeneratorStores => events::STORE,
-        };
-        check_fields(c, t, fields, load.at, "the rows it loads");
     }
 }
 

@@ -415,27 +415,32 @@ pub async fn query(
         };
         response = api.call(&wait).await?;
     }
-    if let Some(errors) = response
+    match job_error(&response, project) {
+        Some(e) => Err(e),
+        None => Ok(response),
+    }
+}
+
+/// A finished query job's first error, as an API error (a 200 response can carry one).
+fn job_error(response: &Value, project: &str) -> Option<ApiError> {
+    let errors = response
         .get("errors")
         .and_then(Value::as_array)
-        .filter(|e| !e.is_empty())
-    {
-        return Err(ApiError {
-            status: 400,
-            code: None,
-            reason: errors[0]
-                .get("reason")
-                .and_then(Value::as_str)
-                .map(String::from),
-            message: errors[0]
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("query failed")
-                .to_string(),
-            call: format!("bigquery POST projects/{project}/queries"),
-        });
-    }
-    Ok(response)
+        .filter(|e| !e.is_empty())?;
+    Some(ApiError {
+        status: 400,
+        code: None,
+        reason: errors[0]
+            .get("reason")
+            .and_then(Value::as_str)
+            .map(String::from),
+        message: errors[0]
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("query failed")
+            .to_string(),
+        call: format!("bigquery POST projects/{project}/queries"),
+    })
 }
 
 /// ≤ 36 ASCII characters, unique enough per attempt series.

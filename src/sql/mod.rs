@@ -5,6 +5,7 @@
 pub mod dialect;
 pub mod id_counts;
 pub mod params;
+pub mod rollup;
 pub mod statement;
 
 use std::collections::BTreeSet;

@@ -20,6 +20,14 @@ pub const EXAMPLE: &[(&str, &str)] = &[
         include_str!("../../templates/macros/dialect.sql"),
     ),
     (
+        "templates/materialized_views/inventory_rollup.sql",
+        include_str!("../../templates/materialized_views/inventory_rollup.sql"),
+    ),
+    (
+        "templates/materialized_views/sales_rollup.sql",
+        include_str!("../../templates/materialized_views/sales_rollup.sql"),
+    ),
+    (
         "templates/views/daily_sales.sql",
         include_str!("../../templates/views/daily_sales.sql"),
     ),

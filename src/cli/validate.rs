@@ -44,13 +44,14 @@ pub fn run(ui: &Ui, g: &Global) -> Result<u8> {
     let count = |k: Kind| plan.resources.iter().filter(|r| r.id.kind == k).count();
     let s = &project.spec;
     println!(
-        "{} {} is valid: {} topics, {} subscriptions, dataset `{}` with {} tables and {} views, {} pipelines, {} queries, {} dashboard{}.",
+        "{} {} is valid: {} topics, {} subscriptions, dataset `{}` with {} tables, {} materialized views and {} views, {} pipelines, {} queries, {} dashboard{}.",
         ui.green("✓"),
         g.project_file.display(),
         count(Kind::Topic),
         count(Kind::Subscription),
         s.dataset.name,
         count(Kind::Table),
+        count(Kind::MaterializedView),
         count(Kind::View),
         count(Kind::Pipeline),
         s.queries.len(),
@@ -116,6 +117,16 @@ fn check_with(project: &Project, plan: &crate::plan::Plan, renderer: &Renderer) 
             let path = view
                 .and_then(|v| v.template.as_ref().map(|t| t.value.clone()))
                 .unwrap_or_else(|| format!("views/{name}.sql"));
+            (project.templates.join(path), Pos::default())
+        } else if what == "materialized view" {
+            let mv = project
+                .spec
+                .materialized_views
+                .iter()
+                .find(|m| m.name.as_str() == name);
+            let path = mv
+                .and_then(|m| m.template.as_ref().map(|t| t.value.clone()))
+                .unwrap_or_else(|| format!("materialized_views/{name}.sql"));
             (project.templates.join(path), Pos::default())
         } else {
             (

@@ -29,7 +29,7 @@ pub fn ownership_labels(project: &Project) -> Labels {
     labels
 }
 
-fn labels_of(project: &Project, own: &BTreeMap<Text, Text>) -> Labels {
+pub(super) fn labels_of(project: &Project, own: &BTreeMap<Text, Text>) -> Labels {
     let mut labels = ownership_labels(project);
     for (k, v) in project.spec.labels.iter().chain(own) {
         labels.insert(k.value.clone(), v.value.clone());
@@ -37,7 +37,7 @@ fn labels_of(project: &Project, own: &BTreeMap<Text, Text>) -> Labels {
     labels
 }
 
-fn id(kind: Kind, name: impl Into<String>) -> ResourceId {
+pub(super) fn id(kind: Kind, name: impl Into<String>) -> ResourceId {
     ResourceId {
         kind,
         name: name.into(),
@@ -68,6 +68,7 @@ pub fn build(
     let bucket_id = bucket.as_ref().map(|r| r.id.clone());
     resources.extend(bucket);
     resources.extend(b.pipelines(bucket_id));
+    resources.extend(b.materialized_views(renderer, placement, &mut found));
     resources.extend(b.views(renderer, &mut found));
     if let Some(cycle) = find_cycle(&resources) {
         found.push(b.cycle_error(&cycle));
@@ -77,11 +78,11 @@ pub fn build(
 }
 
 /// What every resource kind's step needs: the project, its dataset and that dataset's id.
-struct Builder<'a> {
-    project: &'a Project,
-    spec: &'a types::Spec,
-    dataset: String,
-    dataset_id: ResourceId,
+pub(super) struct Builder<'a> {
+    pub(super) project: &'a Project,
+    pub(super) spec: &'a types::Spec,
+    pub(super) dataset: String,
+    pub(super) dataset_id: ResourceId,
 }
 
 impl<'a> Builder<'a> {
@@ -337,6 +338,8 @@ impl<'a> Builder<'a> {
                 .map(|r| {
                     let kind = if tables.contains(&r.as_str()) || dead_letters.contains(r) {
                         Kind::Table
+                    } else if spec.materialized_views.iter().any(|m| m.name.as_str() == r) {
+                        Kind::MaterializedView
                     } else {
                         Kind::View
                     };

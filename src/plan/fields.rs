@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{
-    BucketDef, ColumnDef, DatasetDef, Desired, Kind, Labels, PipelineDef, Resource,
-    SubscriptionDef, TableDef, dead_letter_access,
+    BucketDef, ColumnDef, DatasetDef, Desired, Kind, Labels, MaterializedViewDef, PipelineDef,
+    Resource, SubscriptionDef, TableDef, dead_letter_access,
 };
 
 /// Comparable settings of a resource, as text, by field name.
@@ -38,6 +38,7 @@ impl Desired {
                 ("description", v.description.clone().unwrap_or_default()),
                 ("sql", v.sql.clone()),
             ]),
+            Desired::MaterializedView(m) => materialized_view(m),
             Desired::Rows(r) => Fields::from([("fingerprint", r.fingerprint.clone())]),
             Desired::Bucket(b) => bucket(b),
             Desired::Pipeline(p) => pipeline(p),
@@ -109,6 +110,23 @@ fn table(t: &TableDef) -> Fields {
         ("columns", columns_text(&t.columns)),
         ("partitioning", partitioning),
         ("clustering", clustering),
+    ])
+}
+
+fn materialized_view(m: &MaterializedViewDef) -> Fields {
+    Fields::from([
+        ("description", m.description.clone().unwrap_or_default()),
+        ("sql", m.sql.clone()),
+        ("enable_refresh", m.enable_refresh.to_string()),
+        ("refresh_interval", duration(m.refresh_interval)),
+        (
+            "clustering",
+            if m.clustering.is_empty() {
+                "none".into()
+            } else {
+                m.clustering.join(", ")
+            },
+        ),
     ])
 }
 

@@ -3,6 +3,8 @@
 //! changes in dependency order. The same plan drives both targets.
 
 pub mod build;
+mod build_rollups;
+pub use build_rollups::DEFAULT_REFRESH;
 pub mod columns;
 pub mod dag;
 pub mod diff;
@@ -23,6 +25,7 @@ pub enum Kind {
     Dataset,
     Table,
     View,
+    MaterializedView,
     Rows,
     Bucket,
     Pipeline,
@@ -36,6 +39,7 @@ impl Kind {
             Kind::Dataset => "dataset",
             Kind::Table => "table",
             Kind::View => "view",
+            Kind::MaterializedView => "materialized view",
             Kind::Rows => "rows",
             Kind::Bucket => "bucket",
             Kind::Pipeline => "pipeline",
@@ -75,6 +79,7 @@ pub enum Desired {
     Dataset(DatasetDef),
     Table(TableDef),
     View(ViewDef),
+    MaterializedView(MaterializedViewDef),
     Rows(RowsDef),
     Bucket(BucketDef),
     Pipeline(PipelineDef),
@@ -193,6 +198,26 @@ pub struct ViewDef {
     pub description: Option<String>,
     /// Rendered for the target's dialect.
     pub sql: String,
+}
+
+/// An aggregate kept up to date as rows arrive (`sql/rollup.rs` says which SQL qualifies).
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaterializedViewDef {
+    pub dataset: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// Rendered for the target's dialect, over the whole base table.
+    pub sql: String,
+    /// The table it summarises.
+    pub base: String,
+    pub shape: crate::sql::rollup::Shape,
+    /// Local: the same SQL over one loaded batch (`sql::rollup::BATCH_RELATION`), which the
+    /// loader merges in. `None` on gcp, where BigQuery refreshes it.
+    pub batch_sql: Option<String>,
+    pub enable_refresh: bool,
+    pub refresh_interval: Duration,
+    /// The base table's clustering columns that are also keys.
+    pub clustering: Vec<String>,
 }
 
 /// Dimension rows derived from the generator's seed, loaded by `up`.

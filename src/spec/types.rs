@@ -42,6 +42,11 @@ pub struct Spec {
     /// Views rendered from SQL templates under `templates/`.
     #[serde(default)]
     pub views: Vec<View>,
+    /// Aggregates kept up to date as rows arrive, so metrics read a summary instead of every
+    /// fact (docs/materialized-views.md). BigQuery materialized views on gcp; tables the loader
+    /// folds each batch into, in the same transaction, locally.
+    #[serde(default)]
+    pub materialized_views: Vec<MaterializedView>,
     /// Ingestion: a subscription's messages written into a table.
     #[serde(default)]
     pub pipelines: Vec<Pipeline>,
@@ -315,6 +320,29 @@ pub struct View {
     pub template: Option<Text>,
     #[serde(default)]
     pub description: Option<Text>,
+    #[serde(default)]
+    pub labels: BTreeMap<Text, Text>,
+}
+
+/// A materialized view: `SELECT keys, SUM|COUNT|COUNTIF|MIN|MAX(...) AS name … FROM one table
+/// GROUP BY keys`, written as a SQL template like a view.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaterializedView {
+    pub name: Text,
+    /// Template path relative to `templates/`. Default: `materialized_views/<name>.sql`.
+    #[serde(default)]
+    pub template: Option<Text>,
+    #[serde(default)]
+    pub description: Option<Text>,
+    /// gcp: the most often BigQuery refreshes it (`refreshIntervalMs`, 1m to 7d; BigQuery's
+    /// default is 30m). Queries still see every row: BigQuery adds what the last refresh
+    /// missed. Locally every load folds in at once.
+    #[serde(default)]
+    pub refresh_interval: Option<Dur>,
+    /// gcp: whether BigQuery refreshes it automatically (`enableRefresh`, default true).
+    #[serde(default)]
+    pub enable_refresh: Option<bool>,
     #[serde(default)]
     pub labels: BTreeMap<Text, Text>,
 }

@@ -195,14 +195,28 @@ pub fn check(spec: &Spec, file: &Path, templates_dir: &Path) -> Diagnostics {
         check_table(&mut c, t);
     }
     for v in &spec.views {
-        check_view(&mut c, v, templates_dir);
+        let path = v.template.as_ref().map(|t| (t.value.as_str(), t.at));
+        check_view(&mut c, "view", &v.name, &v.labels, path, templates_dir);
+    }
+    for m in &spec.materialized_views {
+        let path = m.template.as_ref().map(|t| (t.value.as_str(), t.at));
+        check_view(
+            &mut c,
+            "materialized view",
+            &m.name,
+            &m.labels,
+            path,
+            templates_dir,
+        );
+        check_refresh(&mut c, m);
     }
     let relations = c.unique(
         "table or view",
         spec.tables
             .iter()
             .map(|t| &t.name)
-            .chain(spec.views.iter().map(|v| &v.name)),
+            .chain(spec.views.iter().map(|v| &v.name))
+            .chain(spec.materialized_views.iter().map(|m| &m.name)),
     );
     check_pipelines(&mut c, spec, &subscriptions, &relations);
     check_generator(&mut c, spec, &topics);
@@ -288,15 +302,23 @@ fn check_dataset(c: &mut Checker, dataset: &Dataset) {
     c.labels(&dataset.labels);
 }
 
-/// A view's name and labels, and that its template is a file inside templates/.
-fn check_view(c: &mut Checker, v: &View, templates_dir: &Path) {
-    c.name("view name", &v.name, names::table);
-    c.labels(&v.labels);
-    let path = v
-        .template
-        .as_ref()
-        .map_or_else(|| format!("views/{}.sql", v.name), |t| t.value.clone());
-    let at = v.template.as_ref().map_or(v.name.at, |t| t.at);
+/// A view's (or materialized view's) name and labels, and that its template is a file inside
+/// templates/ (default: `views/<name>.sql`, `materialized_views/<name>.sql`).
+fn check_view(
+    c: &mut Checker,
+    noun: &str,
+    name: &Text,
+    labels: &BTreeMap<Text, Text>,
+    template: Option<(&str, Pos)>,
+    templates_dir: &Path,
+) {
+    c.name(&format!("{noun} name"), name, names::table);
+    c.labels(labels);
+    let path = template.map_or_else(
+        || format!("{}/{name}.sql", template_dir_of(noun)),
+        |(t, _)| t.to_string(),
+    );
+    let at = template.map_or(name.at, |(_, at)| at);
     if Path::new(&path).is_absolute() || path.split(['/', '\\']).any(|p| p == "..") {
         c.error(
             at,
@@ -306,16 +328,39 @@ fn check_view(c: &mut Checker, v: &View, templates_dir: &Path) {
     } else if !templates_dir.join(&path).is_file() {
         c.error(
             at,
-            format!(
-                "view `{}`: template `templates/{path}` does not exist",
-                v.name
-            ),
+            format!("{noun} `{name}`: template `templates/{path}` does not exist"),
         )
-        .culprit(v.template.as_ref().map_or(v.name.as_str(), |t| t.as_str()))
+        .culprit(template.map_or(name.as_str(), |(t, _)| t))
         .hint(format!(
             "create {} or set `template:`",
             templates_dir.join(&path).display()
         ));
+    }
+}
+
+/// Where a kind's templates live by default.
+pub fn template_dir_of(noun: &str) -> &'static str {
+    if noun == "materialized view" {
+        "materialized_views"
+    } else {
+        "views"
+    }
+}
+
+/// BigQuery accepts a refresh interval from one minute to seven days.
+fn check_refresh(c: &mut Checker, m: &MaterializedView) {
+    if let Some(d) = &m.refresh_interval {
+        let minutes = d.value.as_secs_f64() / 60.0;
+        if !(1.0..=7.0 * 24.0 * 60.0).contains(&minutes) {
+            c.error(
+                d.at,
+                format!(
+                    "refresh_interval {} is out of range: BigQuery refreshes between every minute and every 7 days",
+                    d.text
+                ),
+            )
+            .culprit(d.text.as_str());
+        }
     }
 }
 

@@ -8,7 +8,7 @@ pub mod params;
 pub mod rollup;
 pub mod statement;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -16,7 +16,7 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
 use crate::spec::located::Pos;
-use crate::spec::types::{Query, View};
+use crate::spec::types::{MaterializedView, Query, View};
 use crate::spec::{Project, names};
 pub use dialect::Dialect;
 
@@ -38,6 +38,9 @@ struct RenderState {
     params: Vec<String>,
     /// Declared parameters of the query being rendered; `None` for a view (no parameters).
     declared: Option<Vec<String>>,
+    /// `ref(name)` gives this text instead of the relation (kept across renders; see
+    /// `Renderer::redirected`).
+    redirects: BTreeMap<String, String>,
 }
 
 pub struct Renderer {
@@ -78,6 +81,7 @@ impl Renderer {
             .chain(spec.views.iter().map(|v| v.name.value.clone()))
             .collect();
         relations.extend(spec.pipelines.iter().map(Project::dead_letter_table));
+        relations.extend(spec.materialized_views.iter().map(|m| m.name.value.clone()));
         let dataset = spec.dataset.name.value.clone();
         add_ref(&mut env, &state, relations, dialect, gcp_project, dataset);
         add_param(&mut env, &state, dialect);
@@ -143,6 +147,69 @@ impl Renderer {
         Ok(rendered)
     }
 
+    /// A materialized view's SQL and its shape, or where and why it cannot be maintained
+    /// incrementally (`rollup.rs`).
+    pub fn materialized_view(
+        &self,
+        mv: &MaterializedView,
+    ) -> Result<(Rendered, rollup::Shape), Diagnostic> {
+        let path = mv.template.as_ref().map_or_else(
+            || format!("materialized_views/{}.sql", mv.name),
+            |t| t.value.clone(),
+        );
+        let source = self
+            .env
+            .get_template(&path)
+            .map_err(|_| {
+                Diagnostic::new(
+                    &self.spec_file,
+                    mv.name.at,
+                    format!("template `templates/{path}` is missing"),
+                )
+            })?
+            .source()
+            .to_string();
+        let rendered = self.render(&path, &source, None, Pos::default())?;
+        let file = self.templates.join(&path);
+        statement::single_query(&rendered.sql, self.dialect).map_err(|why| {
+            Diagnostic::new(
+                &file,
+                Pos { line: 1, column: 1 },
+                format!(
+                    "materialized view `{}` must render to one SELECT statement: {why}",
+                    mv.name
+                ),
+            )
+        })?;
+        let shape = rollup::analyze(&rendered.sql, self.dialect).map_err(|r| {
+            let mut d = Diagnostic::new(
+                &file,
+                r.at,
+                format!(
+                    "materialized view `{}` cannot be kept up to date incrementally: {}",
+                    mv.name, r.why
+                ),
+            );
+            d.hint("see docs/materialized-views.md for the SQL a materialized view may hold");
+            d
+        })?;
+        Ok((rendered, shape))
+    }
+
+    /// Runs `f` with `ref(name)` giving `text` for each `(name, text)`: a materialized view's
+    /// SQL over one loaded batch instead of its table, or a metric computed from the raw facts
+    /// (a materialized view's name redirected to its own SQL).
+    pub fn redirected<T>(
+        &self,
+        redirects: BTreeMap<String, String>,
+        f: impl FnOnce(&Self) -> T,
+    ) -> T {
+        self.state.lock().expect("render state").redirects = redirects;
+        let out = f(self);
+        self.state.lock().expect("render state").redirects.clear();
+        out
+    }
+
     pub fn query(&self, query: &Query) -> Result<Rendered, Diagnostic> {
         let declared = query.params.iter().map(|p| p.name.value.clone()).collect();
         let rendered = self.render(
@@ -197,15 +264,27 @@ impl Renderer {
         declared: Option<Vec<String>>,
         at: Pos,
     ) -> Result<Rendered, Diagnostic> {
-        *self.state.lock().expect("render state") = RenderState {
-            declared,
-            ..RenderState::default()
-        };
+        {
+            let mut st = self.state.lock().expect("render state");
+            let redirects = std::mem::take(&mut st.redirects);
+            *st = RenderState {
+                declared,
+                redirects,
+                ..RenderState::default()
+            };
+        }
         let full = format!("{}{source}", self.prelude);
         let sql = self.env.render_named_str(name, &full, ()).map_err(|e| {
             template_error(&e, &self.templates, &self.spec_file, self.prelude.len()).shifted(at)
         })?;
-        let st = std::mem::take(&mut *self.state.lock().expect("render state"));
+        let st = {
+            let mut st = self.state.lock().expect("render state");
+            RenderState {
+                refs: std::mem::take(&mut st.refs),
+                params: std::mem::take(&mut st.params),
+                ..RenderState::default()
+            }
+        };
         let sql = sql.trim().trim_end_matches(';').trim_end().to_string();
         if sql.is_empty() {
             return Err(Diagnostic::new(
@@ -371,6 +450,9 @@ fn add_ref(
         let mut st = refs.lock().expect("render state");
         if !st.refs.contains(&name) {
             st.refs.push(name.clone());
+        }
+        if let Some(text) = st.redirects.get(&name) {
+            return Ok(Value::from_safe_string(text.clone()));
         }
         Ok(Value::from_safe_string(qualified(
             dialect,

@@ -24,6 +24,10 @@ use sqlparser::parser::Parser;
 use super::Dialect;
 use crate::spec::located::Pos;
 
+/// Where the local loader stages one batch of rows before appending it, so a materialized
+/// view's SQL can be run over just that batch (its base table's `ref()` redirected here).
+pub const BATCH_RELATION: &str = "temp.main._bqflow_batch";
+
 /// How two partial values of a measure combine into one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Merge {
@@ -310,7 +314,7 @@ fn shape_of(projection: &[SelectItem]) -> Result<Shape, Rejected> {
         };
         let merge = mergeable(&function_name(f)).expect("contains_aggregate");
         if let FunctionArguments::List(list) = &f.args
-            && list.args.iter().any(|a| contains_aggregate_arg(a))
+            && list.args.iter().any(contains_aggregate_arg)
         {
             return Err(reject("an aggregate inside an aggregate", pos_of(expr)));
         }

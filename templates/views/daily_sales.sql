@@ -1,10 +1,10 @@
--- Sales per day (UTC), with the average basket.
+-- Sales per day (UTC), with the average basket; from the hourly rollup (an hour lies in one day).
 SELECT
-  {{ date_of("s.timestamp") }} AS day,
-  COUNT(*) AS sales,
-  COUNT(DISTINCT s.store_id) AS stores,
-  SUM(s.quantity) AS units,
-  SUM({{ line_revenue("s") }}) AS revenue,
-  {{ ratio("SUM(" ~ line_revenue("s") ~ ")", "COUNT(*)", 2) }} AS avg_sale
-FROM {{ ref("sales_fact") }} AS s
+  {{ date_of("r.hour") }} AS day,
+  SUM(r.sales) AS sales,
+  COUNT(DISTINCT r.store_id) AS stores,
+  SUM(r.units) AS units,
+  SUM(r.revenue) AS revenue,
+  {{ ratio("SUM(r.revenue)", "SUM(r.sales)", 2) }} AS avg_sale
+FROM {{ ref("sales_rollup") }} AS r
 GROUP BY 1

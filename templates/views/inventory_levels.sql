@@ -1,17 +1,8 @@
 -- Stock on hand per store and product, from the movements: opening stock and restocks add,
 -- sales subtract, a stock-out is a sale that found the shelf empty. Low stock means under a
--- fifth of what the store received.
+-- fifth of what the store received. The sums per store and product come from the rollup.
 WITH movements AS (
-  SELECT
-    i.store_id,
-    i.product_id,
-    SUM(i.quantity_change) AS on_hand,
-    SUM(CASE WHEN i.quantity_change > 0 THEN i.quantity_change ELSE 0 END) AS received,
-    -SUM(CASE WHEN i.reason = 'sale' THEN i.quantity_change ELSE 0 END) AS sold,
-    {{ countif("i.reason = 'stockout'") }} AS stockouts,
-    MAX(i.timestamp) AS last_movement
-  FROM {{ ref("inventory_fact") }} AS i
-  GROUP BY i.store_id, i.product_id
+  SELECT * FROM {{ ref("inventory_rollup") }}
 )
 SELECT
   m.store_id,

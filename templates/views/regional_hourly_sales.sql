@@ -1,15 +1,10 @@
 -- Sales by each store's local hour and its region: when each region's doors-open surge and
 -- afternoon peak come. The offset comes from stores_dim, which keeps this identical on BigQuery
 -- and DuckDB (no time-zone database needed). Facts are first reduced to one row per store and
--- UTC hour (US offsets are whole hours), then shifted.
+-- UTC hour from the rollup (US offsets are whole hours), then shifted.
 WITH per_store_hour AS (
-  SELECT
-    s.store_id,
-    {{ timestamp_trunc("s.timestamp", "HOUR") }} AS hour,
-    COUNT(*) AS sales,
-    SUM(s.quantity) AS units,
-    SUM({{ line_revenue("s") }}) AS revenue
-  FROM {{ ref("sales_fact") }} AS s
+  SELECT r.store_id, r.hour, SUM(r.sales) AS sales, SUM(r.units) AS units, SUM(r.revenue) AS revenue
+  FROM {{ ref("sales_rollup") }} AS r
   GROUP BY 1, 2
 )
 SELECT

@@ -1,8 +1,8 @@
 -- Sales by region and store location.
 WITH per_store AS (
-  SELECT s.store_id, COUNT(*) AS sales, SUM(s.quantity) AS units, SUM({{ line_revenue("s") }}) AS revenue
-  FROM {{ ref("sales_fact") }} AS s
-  GROUP BY s.store_id
+  SELECT r.store_id, SUM(r.sales) AS sales, SUM(r.units) AS units, SUM(r.revenue) AS revenue
+  FROM {{ ref("sales_rollup") }} AS r
+  GROUP BY r.store_id
 )
 SELECT
   st.region,

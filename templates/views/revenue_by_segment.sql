@@ -1,13 +1,8 @@
--- Revenue segmented by region, store size, and doorbuster versus regular products. Facts are
--- reduced to one row per store and product before the dimensions are joined.
+-- Revenue segmented by region, store size, and doorbuster versus regular products. The hourly
+-- rollup is reduced to one row per store and product before the dimensions are joined.
 WITH per_store_product AS (
-  SELECT
-    s.store_id,
-    s.product_id,
-    COUNT(*) AS sales,
-    SUM(s.quantity) AS units,
-    SUM({{ line_revenue("s") }}) AS revenue
-  FROM {{ ref("sales_fact") }} AS s
+  SELECT r.store_id, r.product_id, SUM(r.sales) AS sales, SUM(r.units) AS units, SUM(r.revenue) AS revenue
+  FROM {{ ref("sales_rollup") }} AS r
   GROUP BY 1, 2
 )
 SELECT

@@ -1,8 +1,8 @@
 -- Revenue and units by category, with each category's share of revenue.
 WITH per_product AS (
-  SELECT s.product_id, SUM(s.quantity) AS units, SUM({{ line_revenue("s") }}) AS revenue
-  FROM {{ ref("sales_fact") }} AS s
-  GROUP BY s.product_id
+  SELECT r.product_id, SUM(r.units) AS units, SUM(r.revenue) AS revenue
+  FROM {{ ref("sales_rollup") }} AS r
+  GROUP BY r.product_id
 ),
 per_category AS (
   SELECT p.category, SUM(pp.units) AS units, SUM(pp.revenue) AS revenue

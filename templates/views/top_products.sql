@@ -1,12 +1,8 @@
--- Best sellers: aggregate the facts first, then attach names (the join touches 1 row per product).
+-- Best sellers: aggregate the hourly rollup first, then attach names (the join touches 1 row per product).
 WITH per_product AS (
-  SELECT
-    s.product_id,
-    COUNT(*) AS sales,
-    SUM(s.quantity) AS units,
-    SUM({{ line_revenue("s") }}) AS revenue
-  FROM {{ ref("sales_fact") }} AS s
-  GROUP BY s.product_id
+  SELECT r.product_id, SUM(r.sales) AS sales, SUM(r.units) AS units, SUM(r.revenue) AS revenue
+  FROM {{ ref("sales_rollup") }} AS r
+  GROUP BY r.product_id
 )
 SELECT
   p.product_id,

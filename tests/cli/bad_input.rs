@@ -196,7 +196,7 @@ fn spec_cases() -> Vec<Case> {
         Case {
             name: "undefined name in a template",
             file: "templates/views/daily_sales.sql",
-            from: "  COUNT(*) AS sales,",
+            from: "  SUM(r.sales) AS sales,",
             to: "  {{ sales_count }} AS sales,",
             message: &["undefined"],
             at: at(
@@ -207,14 +207,41 @@ fn spec_cases() -> Vec<Case> {
         },
         Case {
             name: "ref to a missing table in a template",
-            file: "templates/views/hourly_sales.sql",
+            file: "templates/views/revenue_summary.sql",
             from: "ref(\"sales_fact\")",
             to: "ref(\"sales_facts\")",
             message: &[
                 "no table or view named `sales_facts`",
                 "did you mean `sales_fact`?",
             ],
-            at: at("templates/views/hourly_sales.sql", "sales_facts", "ref("),
+            at: at("templates/views/revenue_summary.sql", "sales_facts", "ref("),
+        },
+        Case {
+            name: "a materialized view with an aggregate that cannot be merged",
+            file: "templates/materialized_views/sales_rollup.sql",
+            from: "  SUM(s.quantity) AS units,",
+            to: "  AVG(s.quantity) AS units,",
+            message: &[
+                "materialized view `sales_rollup` cannot be kept up to date incrementally",
+                "AVG cannot be merged batch by batch: keep SUM and COUNT",
+            ],
+            at: at(
+                "templates/materialized_views/sales_rollup.sql",
+                "AVG(s.quantity)",
+                "AVG",
+            ),
+        },
+        Case {
+            name: "a materialized view with a window function",
+            file: "templates/materialized_views/inventory_rollup.sql",
+            from: "  MAX(i.timestamp) AS last_movement",
+            to: "  MAX(i.timestamp) AS last_movement,\n  RANK() OVER (ORDER BY i.store_id) AS store_rank",
+            message: &["RANK(…) OVER is a window function"],
+            at: at(
+                "templates/materialized_views/inventory_rollup.sql",
+                "RANK()",
+                "RANK",
+            ),
         },
         Case {
             name: "unknown region",

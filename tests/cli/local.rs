@@ -14,7 +14,7 @@ fn up_generate_query_teardown() {
     // Idempotent: nothing pending, and a second up changes nothing.
     let plan = p.run().args(&["plan"]).code(0).stdout;
     assert!(
-        plan.contains("0 to create, 0 to update, 27 unchanged"),
+        plan.contains("0 to create, 0 to update, 29 unchanged"),
         "{plan}"
     );
     p.ok(&["up"]);
@@ -91,7 +91,7 @@ fn up_generate_query_teardown() {
 
     let status = p.ok(&["status"]);
     assert!(
-        status.contains("Resources: 27 of 27 exist") && status.contains("retail_dw.sales_fact"),
+        status.contains("Resources: 29 of 29 exist") && status.contains("retail_dw.sales_fact"),
         "{status}"
     );
 
@@ -300,15 +300,15 @@ fn plan_shows_drift_and_up_applies_what_can_change() {
     p.ok(&["up"]);
     p.edit(
         "templates/views/daily_sales.sql",
-        "COUNT(*) AS sales,",
-        "COUNT(*) AS sales_count,",
+        "SUM(r.sales) AS sales,",
+        "SUM(r.sales) AS sales_count,",
     );
     let plan = p.run().args(&["plan", "--diff"]).code(3).stdout;
     assert!(
         plan.contains("~ update        view retail_dw.daily_sales"),
         "{plan}"
     );
-    assert!(plan.contains("+   COUNT(*) AS sales_count,"), "{plan}");
+    assert!(plan.contains("+   SUM(r.sales) AS sales_count,"), "{plan}");
     p.ok(&["up"]);
     p.run().args(&["plan"]).code(0);
     let out = p.ok(&[

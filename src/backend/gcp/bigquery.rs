@@ -97,6 +97,21 @@ pub struct ViewDefinition {
     pub use_legacy_sql: bool,
 }
 
+/// `Table.materializedView` (discovery: MaterializedViewDefinition).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MaterializedViewDefinition {
+    pub query: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_refresh: Option<bool>,
+    /// int64 as a decimal string, as the API sends it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_interval_ms: Option<String>,
+    /// Output only.
+    #[serde(default, skip_serializing)]
+    pub last_refresh_time: Option<String>,
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct Table {
@@ -109,6 +124,8 @@ pub struct Table {
     pub clustering: Option<Clustering>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<ViewDefinition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub materialized_view: Option<MaterializedViewDefinition>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

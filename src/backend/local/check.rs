@@ -28,6 +28,37 @@ pub fn check_sql(plan: &Plan, queries: &[Checked]) -> Result<(Vec<Problem>, Colu
                 d.name
             ))?,
             Desired::Table(t) => conn.execute_batch(&create_table_sql(t))?,
+            // Made as `up` makes it locally: a table of the aggregate (`rollup.rs`).
+            Desired::MaterializedView(m) => {
+                let sql = format!(
+                    "CREATE TABLE \"{}\".\"{}\" AS\n{}",
+                    m.dataset, m.name, m.sql
+                );
+                if let Err(e) = conn.execute_batch(&sql) {
+                    problems.push((
+                        "materialized view",
+                        m.name.clone(),
+                        first_line(&e.to_string()),
+                    ));
+                    continue;
+                }
+                if m.batch_sql.is_some() {
+                    // The fold runs over the staged batch: checked here, not mid-load.
+                    let staged = format!(
+                        "CREATE OR REPLACE TEMP TABLE _bqflow_batch AS SELECT * FROM \"{}\".\"{}\" LIMIT 0; {}",
+                        m.dataset,
+                        m.base,
+                        super::rollup::merge_sql(m)?
+                    );
+                    if let Err(e) = conn.execute_batch(&staged) {
+                        problems.push((
+                            "materialized view",
+                            m.name.clone(),
+                            first_line(&e.to_string()),
+                        ));
+                    }
+                }
+            }
             _ => {}
         }
     }

@@ -16,12 +16,12 @@ use anyhow::{Context, Result};
 use duckdb::appender_params_from_iter;
 use duckdb::types::{TimeUnit, Value};
 
-use super::cursor;
 use super::record::{Cell, RowSchema};
 use super::shape;
 use super::topic_log::{Damaged, Segment, TopicLog};
 use super::warehouse::{META, Warehouse};
-use crate::plan::{ColumnDef, PipelineDef};
+use super::{cursor, rollup};
+use crate::plan::{ColumnDef, MaterializedViewDef, PipelineDef};
 
 /// One transaction loads segments until it holds this many records (or 32 segments): large
 /// enough to amortise the commit, small enough (~0.2 s) that a bounded load can stop soon.
@@ -50,6 +50,8 @@ pub struct PipelineSink {
     /// The table's columns as the spec declares them; rows are appended by these names.
     pub columns: Vec<ColumnDef>,
     pub schema: RowSchema,
+    /// Materialized views over the table, folded in with each batch (`rollup.rs`).
+    pub rollups: Vec<MaterializedViewDef>,
 }
 
 impl PipelineSink {
@@ -58,6 +60,7 @@ impl PipelineSink {
         PipelineSink {
             def,
             columns,
+            rollups: Vec::new(),
             schema,
         }
     }
@@ -214,7 +217,13 @@ fn load_batch(
         // By name: the table's column order may differ from the spec's (a column added later
         // goes last), and appending by position would put one column's values in another.
         let names: Vec<&str> = sink.columns.iter().map(|c| c.name.as_str()).collect();
-        let mut rows = conn.appender_with_columns_to_db(&def.table, &def.dataset, &names)?;
+        // With rollups, the batch is staged first so they can be folded from it alone.
+        let mut rows = if sink.rollups.is_empty() {
+            conn.appender_with_columns_to_db(&def.table, &def.dataset, &names)?
+        } else {
+            rollup::stage(conn, &def.dataset, &def.table)?;
+            conn.appender_with_columns_to_catalog_and_db("_bqflow_batch", "temp", "main", &names)?
+        };
         let mut dead = conn.appender_with_columns_to_db(
             &def.dead_letter_table,
             &def.dataset,
@@ -262,6 +271,9 @@ fn load_batch(
         }
         rows.flush()?;
         dead.flush()?;
+    }
+    if !sink.rollups.is_empty() {
+        rollup::fold(conn, &def.dataset, &def.table, &sink.rollups)?;
     }
     for (producer, seq) in cursors {
         conn.execute(

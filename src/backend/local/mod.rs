@@ -9,6 +9,7 @@ pub mod loader;
 pub mod provision;
 pub mod publish;
 pub mod record;
+pub mod rollup;
 pub mod shape;
 pub mod teardown;
 pub mod topic_log;
@@ -236,7 +237,16 @@ pub fn sinks(plan: &Plan) -> Vec<PipelineSink> {
                     }
                     _ => None,
                 })?;
-                Some(PipelineSink::new(p.clone(), table.columns.clone()))
+                let mut sink = PipelineSink::new(p.clone(), table.columns.clone());
+                sink.rollups = plan
+                    .resources
+                    .iter()
+                    .filter_map(|m| match &m.desired {
+                        Desired::MaterializedView(def) if def.base == p.table => Some(def.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                Some(sink)
             }
             _ => None,
         })

@@ -20,7 +20,7 @@ fn quote(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-fn relation(dataset: &str, name: &str) -> String {
+pub(super) fn relation(dataset: &str, name: &str) -> String {
     format!("{}.{}", quote(dataset), quote(name))
 }
 
@@ -80,6 +80,7 @@ fn physically_exists(wh: &Warehouse, root: &Path, r: &Resource) -> Result<Option
         }
         Desired::Table(t) => Some(relation_exists(wh, &t.dataset, &t.name)?),
         Desired::View(v) => Some(relation_exists(wh, &v.dataset, &v.name)?),
+        Desired::MaterializedView(m) => Some(relation_exists(wh, &m.dataset, &m.name)?),
         Desired::Rows(rows) => Some(relation_exists(wh, &rows.dataset, &rows.table)?),
         // Subscriptions and pipelines exist only as records locally; buckets not at all
         // (local plans have none).
@@ -147,6 +148,19 @@ pub fn apply(wh: &Warehouse, root: &Path, change: &Change) -> Result<String> {
                 .with_context(|| format!("DuckDB rejected the SQL of view `{}`", v.name))?;
             if creating { "created" } else { "replaced" }.to_string()
         }
+        // A table holding the aggregate, filled from the rows already there; from then on the
+        // loader folds each batch in, in the batch's own transaction (`rollup.rs`).
+        Desired::MaterializedView(m) if creating => {
+            wh.conn
+                .execute_batch(&format!(
+                    "CREATE TABLE {} AS\n{}",
+                    relation(&m.dataset, &m.name),
+                    m.sql
+                ))
+                .with_context(|| format!("DuckDB rejected materialized view `{}`", m.name))?;
+            "created".into()
+        }
+        Desired::MaterializedView(_) => "updated".into(),
         Desired::Rows(rows) => {
             let n = load_dimension(wh, rows)?;
             format!("loaded {n} rows")

@@ -83,7 +83,7 @@ impl Local {
         let mut recorded = wh.conn.prepare(&format!(
             "SELECT r.kind, t.table_schema, t.table_name FROM {META}.resources r
              JOIN information_schema.tables t ON r.name = t.table_schema || '.' || t.table_name
-             WHERE r.kind IN ('table', 'view') AND t.table_schema = ?"
+             WHERE r.kind IN ('table', 'view', 'materialized view') AND t.table_schema = ?"
         ))?;
         let ours: Vec<(String, String, String)> = recorded
             .query_map([dataset.as_deref().unwrap_or_default()], |r| {

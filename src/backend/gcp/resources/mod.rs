@@ -1,9 +1,10 @@
 //! Plan resources ↔ Google's API objects: what exists, in the plan's comparable form, and the
 //! calls that create or patch each kind, one file per family (topics.rs: Pub/Sub and its IAM;
-//! tables.rs: BigQuery; pipelines.rs: Dataflow and BigQuery subscriptions; buckets.rs: Cloud
+//! tables.rs and materialized_views.rs: BigQuery; pipelines.rs: Dataflow and BigQuery subscriptions; buckets.rs: Cloud
 //! Storage). Every object carries the ownership labels (docs/ownership.md).
 
 mod buckets;
+pub mod materialized_views;
 mod pipelines;
 mod tables;
 mod topics;
@@ -89,6 +90,7 @@ impl Gcp {
             Desired::Dataset(d) => self.observe_dataset(d).await,
             Desired::Table(t) => self.observe_table(t).await,
             Desired::View(v) => self.observe_view(v).await,
+            Desired::MaterializedView(m) => self.observe_materialized_view(m).await,
             Desired::Rows(rows) => self.observe_rows(rows).await,
             Desired::Bucket(b) => self.observe_bucket(b).await,
             Desired::Pipeline(pipe) => self.observe_pipeline(r, pipe).await,
@@ -103,6 +105,7 @@ impl Gcp {
             Desired::Dataset(d) => self.apply_dataset(d, change).await,
             Desired::Table(t) => self.apply_table(t, change).await,
             Desired::View(v) => self.apply_view(v, change).await,
+            Desired::MaterializedView(m) => self.apply_materialized_view(m, change).await,
             Desired::Rows(rows) => self.load_rows(rows, change).await,
             Desired::Bucket(b) => self.apply_bucket(b, change).await,
             Desired::Pipeline(pipe) => self.apply_pipeline(pipe, change).await,

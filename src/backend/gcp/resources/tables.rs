@@ -391,6 +391,7 @@ fn table_body(project: &str, t: &TableDef, labels: &Labels) -> bq::Table {
             fields: t.clustering.clone(),
         }),
         view: None,
+        materialized_view: None,
         labels: labels.clone(),
         description: t.description.clone(),
         table_type: None,

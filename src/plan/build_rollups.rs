@@ -61,12 +61,6 @@ impl Builder<'_> {
                     .map(|(r, _)| r.sql),
                 Placement::Gcp(_) => None,
             };
-            let clustering = base
-                .clustering
-                .iter()
-                .map(|c| c.value.clone())
-                .filter(|c| shape.keys.contains(c))
-                .collect();
             out.push(Resource {
                 id: id(
                     Kind::MaterializedView,
@@ -89,7 +83,6 @@ impl Builder<'_> {
                         .refresh_interval
                         .as_ref()
                         .map_or(DEFAULT_REFRESH, |d| d.value),
-                    clustering,
                 }),
                 labels: labels_of(self.project, &m.labels),
             });

@@ -119,14 +119,6 @@ fn materialized_view(m: &MaterializedViewDef) -> Fields {
         ("sql", m.sql.clone()),
         ("enable_refresh", m.enable_refresh.to_string()),
         ("refresh_interval", duration(m.refresh_interval)),
-        (
-            "clustering",
-            if m.clustering.is_empty() {
-                "none".into()
-            } else {
-                m.clustering.join(", ")
-            },
-        ),
     ])
 }
 

@@ -216,8 +216,6 @@ pub struct MaterializedViewDef {
     pub batch_sql: Option<String>,
     pub enable_refresh: bool,
     pub refresh_interval: Duration,
-    /// The base table's clustering columns that are also keys.
-    pub clustering: Vec<String>,
 }
 
 /// Dimension rows derived from the generator's seed, loaded by `up`.

@@ -17,8 +17,8 @@ pub fn updatable_in_place(kind: Kind, field: &str) -> bool {
         (Kind::Dataset, "default_table_expiration") => true,
         (Kind::Table, "clustering") => true,
         (Kind::View, "sql") => true,
-        // tables.patch takes a materialized view's refresh settings; its query and clustering
-        // are fixed once created.
+        // tables.patch takes a materialized view's refresh settings; its query is fixed once
+        // created.
         (Kind::MaterializedView, "enable_refresh" | "refresh_interval") => true,
         (Kind::Rows, _) => true,
         (Kind::Bucket, "lifecycle") => true,

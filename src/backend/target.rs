@@ -52,6 +52,10 @@ pub trait Target: Send + Sync {
     /// others as "cannot change".
     fn updatable(&self, kind: Kind, field: &str) -> bool;
 
+    /// The commands that make one change by hand (`plan --explain`): `gcloud` and `bq` on
+    /// gcp, DuckDB statements locally. None for what needs no change.
+    fn explain(&self, change: &Change) -> Vec<String>;
+
     /// What exists, per plan resource.
     fn observe<'a>(&'a self, plan: &'a Plan) -> Answer<'a, Vec<Observed>>;
     /// Applies the steps (creates and updates) concurrently in dependency order.
@@ -205,6 +209,9 @@ impl Target for super::local::Local {
     fn generate_makes_state_dir(&self) -> bool {
         false
     }
+    fn explain(&self, change: &Change) -> Vec<String> {
+        super::local::provision::explain(&self.root, change)
+    }
     /// Google's rules, deliberately: the local target rehearses gcp, so a change `plan`
     /// accepts here is one `up` can also make there.
     fn updatable(&self, kind: Kind, field: &str) -> bool {
@@ -332,6 +339,9 @@ impl Target for gcp::Gcp {
     }
     fn updatable(&self, kind: Kind, field: &str) -> bool {
         gcp::mutability::updatable_in_place(kind, field)
+    }
+    fn explain(&self, change: &Change) -> Vec<String> {
+        gcp::Gcp::explain(self, change)
     }
     fn observe<'a>(&'a self, plan: &'a Plan) -> Answer<'a, Vec<Observed>> {
         Box::pin(self.observe(plan))

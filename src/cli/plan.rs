@@ -17,12 +17,19 @@ pub struct PlanArgs {
     /// Show changed SQL line by line.
     #[arg(long)]
     pub diff: bool,
+    /// For each step, the equivalent `gcloud` / `bq` commands (DuckDB statements locally):
+    /// what `up` would do, to review or to do by hand.
+    #[arg(long)]
+    pub explain: bool,
 }
 
 pub fn run(ui: &Ui, g: &Global, args: PlanArgs) -> Result<u8> {
     let ctx = context::load(g)?;
     let changes = ctx.changes()?;
     print!("{}", diff::render(&changes, args.diff));
+    if args.explain {
+        print!("{}", explained(&ctx, &changes));
+    }
     let summary = Summary::of(&changes);
     println!("\nPlan for {}: {}", ctx.backend.location(), summary.line());
     if summary.pending() {
@@ -31,4 +38,28 @@ pub fn run(ui: &Ui, g: &Global, args: PlanArgs) -> Result<u8> {
     } else {
         Ok(0)
     }
+}
+
+/// The steps `up` would take, in its order (dependencies first), each with its commands.
+fn explained(ctx: &context::Context, changes: &[diff::Change]) -> String {
+    let mut out = String::new();
+    for change in changes {
+        let commands = ctx.backend.explain(change);
+        if commands.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str("\nBy hand, in order (what `bqflow up` would do):\n");
+        }
+        out.push_str(&format!(
+            "\n# {} {}\n",
+            change.action.verb(),
+            change.resource.id
+        ));
+        for command in commands {
+            out.push_str(&command);
+            out.push('\n');
+        }
+    }
+    out
 }

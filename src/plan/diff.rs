@@ -199,17 +199,28 @@ fn write_fields(out: &mut String, changes: &[FieldChange], verbose: bool) {
     }
 }
 
-/// Renders the plan the way users read it in a pull request.
-pub fn render(changes: &[Change], verbose: bool) -> String {
-    let mut out = String::new();
-    for c in changes {
-        let (mark, word) = match &c.action {
+impl Action {
+    /// The plan's mark and word for it: `+ create`, `~ update`…
+    pub fn mark(&self) -> (&'static str, &'static str) {
+        match self {
             Action::Create => ("+", "create"),
             Action::Update(_) => ("~", "update"),
             Action::Unchanged => ("=", "unchanged"),
             Action::CannotChange(_) => ("!", "cannot change"),
             Action::NotOwned => ("?", "not owned"),
-        };
+        }
+    }
+
+    pub fn verb(&self) -> &'static str {
+        self.mark().1
+    }
+}
+
+/// Renders the plan the way users read it in a pull request.
+pub fn render(changes: &[Change], verbose: bool) -> String {
+    let mut out = String::new();
+    for c in changes {
+        let (mark, word) = c.action.mark();
         let _ = writeln!(out, "{mark} {word:<13} {}", c.resource.id);
         match &c.action {
             Action::Update(f) => write_fields(&mut out, f, verbose),

@@ -1336,3 +1336,79 @@ fn status_of(page: &str) -> &str {
     let start = page.find("<div id=\"status\"").unwrap_or(0);
     &page[start..(start + 1500).min(page.len())]
 }
+
+/// `plan --explain` gives each step as the gcloud / bq command that does it by hand, in the
+/// order `up` takes; once applied there is nothing left to explain.
+#[test]
+fn plan_explain_gives_the_gcloud_and_bq_command_of_each_step() {
+    let c = cloud();
+    let plan = c.run().args(&["plan", "--explain"]).code(3).stdout;
+    let id = &c.id;
+    for expected in [
+        format!("gcloud pubsub topics create sales-events --project={id} --labels="),
+        "--message-retention-duration=86400s".to_string(),
+        format!("gcloud pubsub subscriptions create sales-events-to-bq --project={id} --topic=sales-events"),
+        "--min-retry-delay=10s --max-retry-delay=600s".to_string(),
+        "bq --location=US mk --dataset".to_string(),
+        "cat > sales_fact.schema.json <<'EOF'".to_string(),
+        "\"precision\": \"18\"".to_string(),
+        "--time_partitioning_field=timestamp --time_partitioning_type=DAY --clustering_fields=store_id,product_id --label bqflow-deployment:".to_string(),
+        format!("CREATE MATERIALIZED VIEW `{id}.retail_dw.sales_rollup` OPTIONS (enable_refresh = true, refresh_interval_minutes = 5) AS"),
+        "bq mk --use_legacy_sql=false --view".to_string(),
+        "gcloud dataflow jobs run blackfriday-sales-ingest-".to_string(),
+        "--max-workers=2 --worker-machine-type=n1-standard-2".to_string(),
+        format!("outputTableSpec={id}:retail_dw.sales_fact"),
+    ] {
+        assert!(plan.contains(&expected), "no `{expected}` in:\n{plan}");
+    }
+    // Dependencies first: the dataset before its tables, the tables before the rollups.
+    let at = |s: &str| plan.find(s).unwrap_or_else(|| panic!("no {s}"));
+    assert!(at("# create dataset retail_dw") < at("# create table retail_dw.sales_fact"));
+    assert!(
+        at("# create table retail_dw.sales_fact")
+            < at("# create materialized view retail_dw.sales_rollup")
+    );
+    c.ok(&["up"]);
+    let after = c.run().args(&["plan", "--explain"]).code(0).stdout;
+    assert!(!after.contains("By hand"), "{after}");
+}
+
+/// A materialized view's refresh settings are compared and patched in place; the request
+/// bodies match BigQuery's discovery document (the proxy checks every one).
+#[test]
+fn a_changed_refresh_interval_is_planned_and_applied() {
+    let c = cloud();
+    c.ok(&["up"]);
+    c.project.edit(
+        "project.yaml",
+        "  - name: sales_rollup\n    description: \"Sales per store, product and hour\"\n    refresh_interval: 5m",
+        "  - name: sales_rollup\n    description: \"Sales per store, product and hour\"\n    refresh_interval: 15m",
+    );
+    let plan = c.run().args(&["plan"]).code(3).stdout;
+    assert!(
+        plan.contains("~ update        materialized view retail_dw.sales_rollup")
+            && plan.contains("refresh_interval: 5m → 15m"),
+        "{plan}"
+    );
+    c.fakes.clear_log();
+    c.ok(&["up"]);
+    let writes = c.writes();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert!(
+        writes[0].starts_with("PATCH bigquery") && writes[0].ends_with("/tables/sales_rollup"),
+        "{writes:?}"
+    );
+    c.run().args(&["plan"]).code(0);
+    // A changed query cannot be patched: shown, never applied.
+    c.project.edit(
+        "templates/materialized_views/sales_rollup.sql",
+        "MAX(s.timestamp) AS newest_sale",
+        "MAX(s.timestamp) AS newest_sale, MIN(s.timestamp) AS oldest_sale",
+    );
+    let plan = c.run().args(&["plan"]).code(3).stdout;
+    assert!(
+        plan.contains("! cannot change materialized view retail_dw.sales_rollup"),
+        "{plan}"
+    );
+    c.fakes.assert_no_violations();
+}

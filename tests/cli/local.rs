@@ -536,3 +536,22 @@ fn rollups_equal_their_sql_over_the_facts() {
     }
     p.assert_exactly_once("sales_fact", "transaction_id");
 }
+
+/// Locally `plan --explain` shows the DuckDB statements and folders `up` makes, in its order.
+#[test]
+fn plan_explain_shows_what_up_runs_locally() {
+    let p = Project::example();
+    let plan = p.run().args(&["plan", "--explain"]).code(3).stdout;
+    for expected in [
+        "mkdir -p .bqflow/topics/sales-events",
+        "CREATE SCHEMA IF NOT EXISTS \"retail_dw\";",
+        "CREATE TABLE \"retail_dw\".\"sales_fact\" (",
+        "CREATE TABLE \"retail_dw\".\"sales_rollup\" AS",
+        "CREATE OR REPLACE VIEW \"retail_dw\".\"hourly_sales\" AS",
+    ] {
+        assert!(plan.contains(expected), "no `{expected}` in:\n{plan}");
+    }
+    p.ok(&["up"]);
+    let after = p.run().args(&["plan", "--explain"]).code(0).stdout;
+    assert!(!after.contains("By hand"), "{after}");
+}

@@ -6,6 +6,7 @@ mod batch;
 pub mod bigquery;
 pub mod dataflow;
 pub mod endpoints;
+mod explain;
 mod monitoring;
 pub mod mutability;
 pub mod publish;
@@ -36,6 +37,9 @@ use endpoints::{Endpoints, Service};
 pub const ROWS_LABEL: &str = "bqflow-rows";
 /// View label holding the fingerprint of the SQL bqflow wrote.
 pub const SQL_LABEL: &str = "bqflow-sql";
+/// Materialized view label holding the refresh settings bqflow wrote (`true-300000`), read
+/// back where a server does not return them.
+pub const REFRESH_LABEL: &str = "bqflow-refresh";
 
 pub struct Gcp {
     /// Shared with the publisher: one HTTP client, one connection pool, one runtime.

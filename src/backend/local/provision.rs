@@ -173,6 +173,49 @@ pub fn apply(wh: &Warehouse, root: &Path, change: &Change) -> Result<String> {
     Ok(what)
 }
 
+/// What `apply` does for a change, as the DuckDB statements and file operations it runs
+/// (`plan --explain` on the local target).
+pub fn explain(root: &Path, change: &Change) -> Vec<String> {
+    let creating = change.action == Action::Create;
+    if !creating && !matches!(change.action, Action::Update(_)) {
+        return vec![];
+    }
+    let record = format!("-- and records {} in {META}.resources", change.resource.id);
+    let mut out = match &change.resource.desired {
+        Desired::Topic(t) => vec![format!(
+            "mkdir -p {}",
+            TopicLog::dir_for(root, &t.name).display()
+        )],
+        Desired::Dataset(d) => vec![format!("CREATE SCHEMA IF NOT EXISTS {};", quote(&d.name))],
+        Desired::Table(t) if creating => vec![format!("{};", create_table_sql(t))],
+        Desired::Table(t) => vec![format!(
+            "-- ALTER TABLE {} ADD COLUMN … for each column the table lacks",
+            relation(&t.dataset, &t.name)
+        )],
+        Desired::View(v) => vec![format!(
+            "CREATE OR REPLACE VIEW {} AS\n{};",
+            relation(&v.dataset, &v.name),
+            v.sql
+        )],
+        Desired::MaterializedView(m) if creating => vec![format!(
+            "CREATE TABLE {} AS\n{};\n-- then every load MERGEs its batch in (docs/materialized-views.md)",
+            relation(&m.dataset, &m.name),
+            m.sql
+        )],
+        Desired::Rows(r) => vec![format!(
+            "DELETE FROM {0}; INSERT INTO {0} … -- the generator's {1:?} rows",
+            relation(&r.dataset, &r.table),
+            r.source
+        )],
+        Desired::MaterializedView(_)
+        | Desired::Subscription(_)
+        | Desired::Pipeline(_)
+        | Desired::Bucket(_) => vec![],
+    };
+    out.push(record);
+    out
+}
+
 fn column_sql(c: &ColumnDef) -> String {
     let not_null = if c.required { " NOT NULL" } else { "" };
     // BigQuery's REPEATED columns are empty arrays, never NULL.

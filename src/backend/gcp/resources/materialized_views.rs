@@ -11,7 +11,7 @@ use serde_json::json;
 
 use super::{changed, millis};
 use crate::backend::gcp::bigquery as bq;
-use crate::backend::gcp::{Gcp, SQL_LABEL};
+use crate::backend::gcp::{Gcp, REFRESH_LABEL, SQL_LABEL};
 use crate::plan::diff::{Action, Change, Observed};
 use crate::plan::{Fields, MaterializedViewDef, duration};
 
@@ -27,37 +27,32 @@ impl Gcp {
             return Ok(Observed::Missing);
         };
         // What BigQuery returns; where a server leaves a setting out (some emulators), the
-        // fingerprint label written with the whole definition stands in, as for views.
-        let written = table.labels.get(SQL_LABEL) == Some(&fingerprint_label(&definition_text(m)));
+        // labels written with it stand in: the SQL's fingerprint, as for views, and the
+        // refresh settings themselves.
         let definition = table.materialized_view.clone().unwrap_or_default();
         let mut f = Fields::new();
         f.insert("description", table.description.clone().unwrap_or_default());
-        let desired = crate::plan::Desired::MaterializedView(m.clone()).fields();
-        let or_written = |field: &'static str, returned: Option<String>| -> String {
-            match returned {
-                Some(value) => value,
-                None if written => desired[field].clone(),
-                None => "(not readable)".into(),
+        let sql = match Some(definition.query).filter(|q| !q.is_empty()) {
+            Some(sql) => sql,
+            None if table.labels.get(SQL_LABEL) == Some(&fingerprint_label(&m.sql)) => {
+                m.sql.clone()
             }
+            None => "(not readable)".into(),
         };
-        f.insert(
-            "sql",
-            or_written("sql", Some(definition.query).filter(|q| !q.is_empty())),
-        );
-        f.insert(
-            "enable_refresh",
-            or_written(
-                "enable_refresh",
-                definition.enable_refresh.map(|b| b.to_string()),
-            ),
-        );
-        f.insert(
-            "refresh_interval",
-            or_written(
-                "refresh_interval",
-                millis(definition.refresh_interval_ms.as_ref()).map(duration),
-            ),
-        );
+        f.insert("sql", sql);
+        let written = table.labels.get(REFRESH_LABEL).and_then(|l| {
+            let (enable, ms) = l.split_once('-')?;
+            Some((enable == "true", ms.parse::<u64>().ok()?))
+        });
+        let enable = definition
+            .enable_refresh
+            .or(written.map(|(e, _)| e))
+            .unwrap_or(true);
+        let interval = millis(definition.refresh_interval_ms.as_ref())
+            .or(written.map(|(_, ms)| std::time::Duration::from_millis(ms)))
+            .unwrap_or(crate::plan::DEFAULT_REFRESH);
+        f.insert("enable_refresh", enable.to_string());
+        f.insert("refresh_interval", duration(interval));
         Ok(self.present(&table.labels, f))
     }
 
@@ -68,7 +63,11 @@ impl Gcp {
     ) -> Result<String> {
         let p = &self.project;
         let mut labels = change.resource.labels.clone();
-        labels.insert(SQL_LABEL.into(), fingerprint_label(&definition_text(m)));
+        labels.insert(SQL_LABEL.into(), fingerprint_label(&m.sql));
+        labels.insert(
+            REFRESH_LABEL.into(),
+            format!("{}-{}", m.enable_refresh, m.refresh_interval.as_millis()),
+        );
         let create = change.action == Action::Create;
         if create {
             let statement = format!(
@@ -107,14 +106,6 @@ impl Gcp {
             format!("updated {}", changed(change))
         })
     }
-}
-
-/// Everything bqflow sets on the view, as one text for the fingerprint label.
-fn definition_text(m: &MaterializedViewDef) -> String {
-    format!(
-        "{}\n-- refresh {} every {:?}",
-        m.sql, m.enable_refresh, m.refresh_interval
-    )
 }
 
 /// The patchable part (`query` is required in the object; BigQuery keeps it as created).

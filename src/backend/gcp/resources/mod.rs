@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::{Gcp, ROWS_LABEL, SQL_LABEL};
+use super::{Gcp, REFRESH_LABEL, ROWS_LABEL, SQL_LABEL};
 use crate::plan::build::{DEPLOYMENT_LABEL, MANAGED_BY, MANAGED_BY_LABEL, PROJECT_LABEL};
 use crate::plan::diff::{Action, Change, Observed};
 use crate::plan::{Desired, Fields, Labels, Resource, labels_text};
@@ -71,6 +71,7 @@ impl Gcp {
             .filter(|(k, _)| {
                 k.as_str() != ROWS_LABEL
                     && k.as_str() != SQL_LABEL
+                    && k.as_str() != REFRESH_LABEL
                     && !k.starts_with(LAUNCH_LABEL_PREFIX)
                     && !k.starts_with(GOOGLE_LABEL_PREFIX)
             })

@@ -7,6 +7,7 @@
 
 pub mod backend;
 pub mod cli;
+pub mod cost;
 pub mod dashboard;
 pub mod diagnostic;
 pub mod durable;

@@ -77,6 +77,19 @@ pub fn load(g: &Global) -> Result<Context> {
     })
 }
 
+/// The plan this spec would have on gcp, built without asking Google anything (the project
+/// id is `--project`'s, the spec's, or a placeholder): what `plan` prices when working
+/// locally. `None` when the spec has no `targets.gcp`.
+pub fn offline_gcp_plan(g: &Global, project: &Project) -> Result<Option<crate::plan::Plan>> {
+    let Some(target) = project.spec.targets.gcp.as_ref() else {
+        return Ok(None);
+    };
+    let id = gcp_project(g, project)?.unwrap_or_else(|| PLACEHOLDER_PROJECT.into());
+    let renderer = Renderer::new(project, crate::sql::Dialect::BigQuery, &id)?;
+    let placement = Placement::Gcp(gcp_placement(project, target, id));
+    Ok(Some(plan::build(project, &renderer, &placement)?))
+}
+
 /// Where the plan goes: `--target local`, or the GCP project, region and location.
 pub fn placement(g: &Global, project: &Project) -> Result<Placement> {
     if g.target == Target::Local {

@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::Global;
 use super::context;
+use crate::cost;
 use crate::error::Result;
 use crate::plan::diff::{self, Summary};
 use crate::ui::Ui;
@@ -21,6 +22,9 @@ pub struct PlanArgs {
     /// what `up` would do, to review or to do by hand.
     #[arg(long)]
     pub explain: bool,
+    /// Events per second the cost estimate assumes (default: the spec's `generator.rate`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    pub rate: Option<u64>,
 }
 
 pub fn run(ui: &Ui, g: &Global, args: PlanArgs) -> Result<u8> {
@@ -30,6 +34,7 @@ pub fn run(ui: &Ui, g: &Global, args: PlanArgs) -> Result<u8> {
     if args.explain {
         print!("{}", explained(&ctx, &changes));
     }
+    print_cost(g, &ctx, args.rate)?;
     let summary = Summary::of(&changes);
     println!("\nPlan for {}: {}", ctx.backend.location(), summary.line());
     if summary.pending() {
@@ -62,4 +67,18 @@ fn explained(ctx: &context::Context, changes: &[diff::Change]) -> String {
         }
     }
     out
+}
+
+/// The recurring cost on gcp: of this plan on gcp, or of the plan the spec would have there.
+fn print_cost(g: &Global, ctx: &context::Context, rate: Option<u64>) -> Result<()> {
+    let (heading, plan) = match ctx.backend.billing_project() {
+        Some(project) => (format!("on gcp project {project}"), ctx.plan.clone()),
+        None => match context::offline_gcp_plan(g, &ctx.project)? {
+            Some(plan) => ("if deployed to gcp (`--target gcp`)".to_string(), plan),
+            None => return Ok(()),
+        },
+    };
+    let (estimate, traffic) = cost::for_project(&ctx.project, &plan, rate);
+    print!("{}", cost::render(&estimate, &traffic, &heading));
+    Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod browser;
+mod cost;
 mod dashboard;
 mod gcp;
 mod local;

@@ -16,8 +16,8 @@ use crate::sql::params::ParamValue;
 
 /// Rows per page; BigQuery caps a page by size too (10–20 MB), whichever comes first.
 const PAGE_ROWS: usize = 10_000;
-/// On-demand price per TiB scanned (US multi-region, 2026), for `--dry-run`'s estimate.
-pub const PRICE_PER_TIB_USD: f64 = 6.25;
+/// On-demand price per TiB scanned, for `--dry-run`'s estimate (`cost/prices.rs`).
+pub const PRICE_PER_TIB_USD: f64 = crate::cost::prices::BIGQUERY_ON_DEMAND.usd;
 
 fn parameter(name: &str, value: &ParamValue) -> Value {
     let t = match value {

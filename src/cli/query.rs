@@ -33,6 +33,11 @@ pub struct QueryArgs {
     /// Show what would run (SQL; bytes and cost on gcp) without running it.
     #[arg(long)]
     pub dry_run: bool,
+    /// Compute from the fact tables: every view and materialized view the query reads is
+    /// inlined as its SQL, so no rollup is used — to check one, or to compare cost with
+    /// --dry-run.
+    #[arg(long)]
+    pub from_facts: bool,
 }
 
 pub fn run(ui: &Ui, g: &Global, args: QueryArgs) -> Result<u8> {
@@ -47,23 +52,16 @@ pub fn run(ui: &Ui, g: &Global, args: QueryArgs) -> Result<u8> {
         print!("{}", list(&ctx));
         return Ok(0);
     }
-    let (rendered, params) = match (&args.name, &args.sql) {
-        (Some(name), _) => render_named(&ctx, name, &args.params)?,
-        (None, Some(sql)) => {
-            if !args.params.is_empty() {
-                return Err(Error::usage(
-                    "--param applies to named queries; --sql takes none",
-                ));
-            }
-            (
-                ctx.renderer
-                    .adhoc(sql)
-                    .map_err(crate::diagnostic::Diagnostics::from)?,
-                vec![],
-            )
-        }
-        (None, None) => unreachable!("checked above"),
+    let redirects = if args.from_facts {
+        ctx.renderer
+            .from_facts(&ctx.project)
+            .map_err(crate::diagnostic::Diagnostics::from)?
+    } else {
+        Default::default()
     };
+    let (rendered, params) = ctx
+        .renderer
+        .redirected(redirects, |_| render(&ctx, &args))?;
     if args.dry_run {
         println!(
             "{}",
@@ -78,6 +76,27 @@ pub fn run(ui: &Ui, g: &Global, args: QueryArgs) -> Result<u8> {
     let result = block_on(ctx.backend.query(&ctx.plan, &rendered, &params, args.limit))?;
     print!("{}", output::render(&result, args.format));
     Ok(0)
+}
+
+/// The query to run: the named one with its parameters, or `--sql`.
+fn render(ctx: &Context, args: &QueryArgs) -> Result<(Rendered, Vec<(String, ParamValue)>)> {
+    Ok(match (&args.name, &args.sql) {
+        (Some(name), _) => render_named(ctx, name, &args.params)?,
+        (None, Some(sql)) => {
+            if !args.params.is_empty() {
+                return Err(Error::usage(
+                    "--param applies to named queries; --sql takes none",
+                ));
+            }
+            (
+                ctx.renderer
+                    .adhoc(sql)
+                    .map_err(crate::diagnostic::Diagnostics::from)?,
+                vec![],
+            )
+        }
+        (None, None) => unreachable!("checked by run"),
+    })
 }
 
 fn list(ctx: &Context) -> String {

@@ -210,6 +210,41 @@ impl Renderer {
         out
     }
 
+    /// Redirects that compute everything from the tables: each materialized view and view of
+    /// the spec as its own SQL in parentheses, views in dependency order (a view's SQL already
+    /// inlines what it reads). Used with `redirected` by `query --from-facts`.
+    pub fn from_facts(&self, project: &Project) -> Result<BTreeMap<String, String>, Diagnostic> {
+        let mut inlined = BTreeMap::new();
+        for m in &project.spec.materialized_views {
+            let (rendered, _) = self.materialized_view(m)?;
+            inlined.insert(m.name.value.clone(), format!("(\n{}\n)", rendered.sql));
+        }
+        let mut pending: Vec<&View> = project.spec.views.iter().collect();
+        while !pending.is_empty() {
+            let before = pending.len();
+            let mut still = Vec::new();
+            for v in pending {
+                let refs = self.view(v)?.refs;
+                let ready = refs.iter().all(|r| {
+                    inlined.contains_key(r)
+                        || !project.spec.views.iter().any(|w| w.name.as_str() == r)
+                });
+                if !ready {
+                    still.push(v);
+                    continue;
+                }
+                let sql = self.redirected(inlined.clone(), |r| r.view(v))?.sql;
+                inlined.insert(v.name.value.clone(), format!("(\n{sql}\n)"));
+            }
+            if still.len() == before {
+                // A cycle: `plan` reports it; leave those views as they are.
+                break;
+            }
+            pending = still;
+        }
+        Ok(inlined)
+    }
+
     pub fn query(&self, query: &Query) -> Result<Rendered, Diagnostic> {
         let declared = query.params.iter().map(|p| p.name.value.clone()).collect();
         let rendered = self.render(

@@ -535,6 +535,19 @@ fn rollups_equal_their_sql_over_the_facts() {
         );
     }
     p.assert_exactly_once("sales_fact", "transaction_id");
+    // So every metric is the same read through the rollups or computed from the facts.
+    let names: Vec<String> = p
+        .ok(&["query", "--list"])
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    assert!(names.len() >= 10);
+    for name in names {
+        let rollups = p.ok(&["query", &name, "--format", "csv"]);
+        let facts = p.ok(&["query", &name, "--format", "csv", "--from-facts"]);
+        assert_eq!(rollups, facts, "metric `{name}` differs from the facts");
+        assert!(rollups.lines().count() > 1, "metric `{name}` is empty");
+    }
 }
 
 /// Locally `plan --explain` shows the DuckDB statements and folders `up` makes, in its order.

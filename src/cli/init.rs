@@ -20,12 +20,16 @@ pub const EXAMPLE: &[(&str, &str)] = &[
         include_str!("../../templates/macros/dialect.sql"),
     ),
     (
-        "templates/materialized_views/inventory_rollup.sql",
-        include_str!("../../templates/materialized_views/inventory_rollup.sql"),
+        "templates/materialized_views/sales_by_store_hour.sql",
+        include_str!("../../templates/materialized_views/sales_by_store_hour.sql"),
     ),
     (
-        "templates/materialized_views/sales_rollup.sql",
-        include_str!("../../templates/materialized_views/sales_rollup.sql"),
+        "templates/materialized_views/sales_by_store_product.sql",
+        include_str!("../../templates/materialized_views/sales_by_store_product.sql"),
+    ),
+    (
+        "templates/materialized_views/stock_by_store_product.sql",
+        include_str!("../../templates/materialized_views/stock_by_store_product.sql"),
     ),
     (
         "templates/views/daily_sales.sql",

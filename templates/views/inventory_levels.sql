@@ -2,7 +2,7 @@
 -- sales subtract, a stock-out is a sale that found the shelf empty. Low stock means under a
 -- fifth of what the store received. The sums per store and product come from the rollup.
 WITH movements AS (
-  SELECT * FROM {{ ref("inventory_rollup") }}
+  SELECT * FROM {{ ref("stock_by_store_product") }}
 )
 SELECT
   m.store_id,

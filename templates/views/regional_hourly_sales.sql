@@ -4,7 +4,7 @@
 -- UTC hour from the rollup (US offsets are whole hours), then shifted.
 WITH per_store_hour AS (
   SELECT r.store_id, r.hour, SUM(r.sales) AS sales, SUM(r.units) AS units, SUM(r.revenue) AS revenue
-  FROM {{ ref("sales_rollup") }} AS r
+  FROM {{ ref("sales_by_store_hour") }} AS r
   GROUP BY 1, 2
 )
 SELECT

@@ -1,9 +1,8 @@
--- Revenue segmented by region, store size, and doorbuster versus regular products. The hourly
--- rollup is reduced to one row per store and product before the dimensions are joined.
+-- Revenue segmented by region, store size, and doorbuster versus regular products: the
+-- store-product rollup (one row per store and product) joined to both dimensions.
 WITH per_store_product AS (
-  SELECT r.store_id, r.product_id, SUM(r.sales) AS sales, SUM(r.units) AS units, SUM(r.revenue) AS revenue
-  FROM {{ ref("sales_rollup") }} AS r
-  GROUP BY 1, 2
+  SELECT r.store_id, r.product_id, r.sales, r.units, r.revenue
+  FROM {{ ref("sales_by_store_product") }} AS r
 )
 SELECT
   st.region,

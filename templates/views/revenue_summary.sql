@@ -1,6 +1,6 @@
 -- Total revenue, and "real-time" revenue: the last hour before the newest sale. Anchoring on the
 -- newest event rather than the wall clock gives the same answer for live and replayed data.
--- Totals come from the hourly rollup; the last hour is exact to the microsecond, so it reads
+-- Totals come from the store-product rollup; the last hour is exact to the microsecond, so it reads
 -- the facts — only the newest hour of them, which partitioning and zone maps find quickly.
 WITH totals AS (
   SELECT
@@ -9,7 +9,7 @@ WITH totals AS (
     SUM(r.units) AS units,
     COUNT(DISTINCT r.store_id) AS stores,
     MAX(r.newest_sale) AS newest_sale
-  FROM {{ ref("sales_rollup") }} AS r
+  FROM {{ ref("sales_by_store_product") }} AS r
 ),
 last_hour AS (
   SELECT SUM({{ line_revenue("s") }}) AS revenue

@@ -1,7 +1,7 @@
 -- High-performing stores: revenue rank, share of total, and revenue against the average store.
 WITH per_store AS (
   SELECT r.store_id, SUM(r.sales) AS sales, SUM(r.units) AS units, SUM(r.revenue) AS revenue
-  FROM {{ ref("sales_rollup") }} AS r
+  FROM {{ ref("sales_by_store_product") }} AS r
   GROUP BY r.store_id
 )
 SELECT

@@ -1,7 +1,7 @@
 -- Revenue and units by category, with each category's share of revenue.
 WITH per_product AS (
   SELECT r.product_id, SUM(r.units) AS units, SUM(r.revenue) AS revenue
-  FROM {{ ref("sales_rollup") }} AS r
+  FROM {{ ref("sales_by_store_product") }} AS r
   GROUP BY r.product_id
 ),
 per_category AS (

@@ -1,7 +1,7 @@
--- Best sellers: aggregate the hourly rollup first, then attach names (the join touches 1 row per product).
+-- Best sellers: aggregate the store-product rollup first, then attach names (the join touches 1 row per product).
 WITH per_product AS (
   SELECT r.product_id, SUM(r.sales) AS sales, SUM(r.units) AS units, SUM(r.revenue) AS revenue
-  FROM {{ ref("sales_rollup") }} AS r
+  FROM {{ ref("sales_by_store_product") }} AS r
   GROUP BY r.product_id
 )
 SELECT

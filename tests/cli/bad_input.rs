@@ -218,27 +218,27 @@ fn spec_cases() -> Vec<Case> {
         },
         Case {
             name: "a materialized view with an aggregate that cannot be merged",
-            file: "templates/materialized_views/sales_rollup.sql",
+            file: "templates/materialized_views/sales_by_store_product.sql",
             from: "  SUM(s.quantity) AS units,",
             to: "  AVG(s.quantity) AS units,",
             message: &[
-                "materialized view `sales_rollup` cannot be kept up to date incrementally",
+                "materialized view `sales_by_store_product` cannot be kept up to date incrementally",
                 "AVG cannot be merged batch by batch: keep SUM and COUNT",
             ],
             at: at(
-                "templates/materialized_views/sales_rollup.sql",
+                "templates/materialized_views/sales_by_store_product.sql",
                 "AVG(s.quantity)",
                 "AVG",
             ),
         },
         Case {
             name: "a materialized view with a window function",
-            file: "templates/materialized_views/inventory_rollup.sql",
+            file: "templates/materialized_views/stock_by_store_product.sql",
             from: "  MAX(i.timestamp) AS last_movement",
             to: "  MAX(i.timestamp) AS last_movement,\n  RANK() OVER (ORDER BY i.store_id) AS store_rank",
             message: &["RANK(…) OVER is a window function"],
             at: at(
-                "templates/materialized_views/inventory_rollup.sql",
+                "templates/materialized_views/stock_by_store_product.sql",
                 "RANK()",
                 "RANK",
             ),

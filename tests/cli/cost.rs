@@ -39,7 +39,7 @@ fn plan_prices_workers_refreshes_and_both_ingestion_modes() {
     // $6.25/TiB = 12 × 10 / 1048576 × 6.25 = 0.000715 $/hour.
     let (hour, _) = cost(
         &plan,
-        "materialized view retail_dw.sales_rollup",
+        "materialized view retail_dw.sales_by_store_product",
         "refresh every 5m",
     );
     close(hour, 12.0 * 10.0 / 1_048_576.0 * 6.25, "refresh");

@@ -167,7 +167,7 @@ fn up_twice_writes_nothing_the_second_time_and_plan_agrees() {
     assert_eq!(c.writes(), Vec::<String>::new(), "the second up wrote");
     let plan = c.run().args(&["plan"]).code(0).stdout;
     assert!(
-        plan.contains("0 to create, 0 to update, 30 unchanged"),
+        plan.contains("0 to create, 0 to update, 31 unchanged"),
         "{plan}"
     );
     // Every query job and resource carried the labels; every request matched the discovery docs.
@@ -526,7 +526,7 @@ fn teardown_removes_exactly_what_carries_the_labels() {
     // Nothing of ours is left: a fresh plan would create everything but the taken name.
     let plan = c.run().args(&["plan"]).code(3).stdout;
     assert!(
-        plan.contains("29 to create") && plan.contains("1 not owned"),
+        plan.contains("30 to create") && plan.contains("1 not owned"),
         "{plan}"
     );
     c.fakes.assert_no_violations();
@@ -624,7 +624,7 @@ fn up_and_teardown_converge_through_faults_without_duplicates() {
     );
     assert_eq!(c.active_jobs(), 0);
     let plan = c.run().args(&["plan"]).code(3).stdout;
-    assert!(plan.contains("30 to create"), "{plan}");
+    assert!(plan.contains("31 to create"), "{plan}");
     c.fakes.assert_no_violations();
 }
 
@@ -1365,7 +1365,7 @@ fn plan_explain_gives_the_gcloud_and_bq_command_of_each_step() {
         "cat > sales_fact.schema.json <<'EOF'".to_string(),
         "\"precision\": \"18\"".to_string(),
         "--time_partitioning_field=timestamp --time_partitioning_type=DAY --clustering_fields=store_id,product_id --label bqflow-deployment:".to_string(),
-        format!("CREATE MATERIALIZED VIEW `{id}.retail_dw.sales_rollup` OPTIONS (enable_refresh = true, refresh_interval_minutes = 5) AS"),
+        format!("CREATE MATERIALIZED VIEW `{id}.retail_dw.sales_by_store_product` OPTIONS (enable_refresh = true, refresh_interval_minutes = 5) AS"),
         "bq mk --use_legacy_sql=false --view".to_string(),
         "gcloud dataflow jobs run blackfriday-sales-ingest-".to_string(),
         "--max-workers=2 --worker-machine-type=n1-standard-2".to_string(),
@@ -1378,7 +1378,7 @@ fn plan_explain_gives_the_gcloud_and_bq_command_of_each_step() {
     assert!(at("# create dataset retail_dw") < at("# create table retail_dw.sales_fact"));
     assert!(
         at("# create table retail_dw.sales_fact")
-            < at("# create materialized view retail_dw.sales_rollup")
+            < at("# create materialized view retail_dw.sales_by_store_product")
     );
     c.ok(&["up"]);
     let after = c.run().args(&["plan", "--explain"]).code(0).stdout;
@@ -1393,12 +1393,12 @@ fn a_changed_refresh_interval_is_planned_and_applied() {
     c.ok(&["up"]);
     c.project.edit(
         "project.yaml",
-        "  - name: sales_rollup\n    description: \"Sales per store, product and hour\"\n    refresh_interval: 5m",
-        "  - name: sales_rollup\n    description: \"Sales per store, product and hour\"\n    refresh_interval: 15m",
+        "  - name: sales_by_store_product\n    description: \"Sales per store and product\"\n    refresh_interval: 5m",
+        "  - name: sales_by_store_product\n    description: \"Sales per store and product\"\n    refresh_interval: 15m",
     );
     let plan = c.run().args(&["plan"]).code(3).stdout;
     assert!(
-        plan.contains("~ update        materialized view retail_dw.sales_rollup")
+        plan.contains("~ update        materialized view retail_dw.sales_by_store_product")
             && plan.contains("refresh_interval: 5m → 15m"),
         "{plan}"
     );
@@ -1407,19 +1407,20 @@ fn a_changed_refresh_interval_is_planned_and_applied() {
     let writes = c.writes();
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert!(
-        writes[0].starts_with("PATCH bigquery") && writes[0].ends_with("/tables/sales_rollup"),
+        writes[0].starts_with("PATCH bigquery")
+            && writes[0].ends_with("/tables/sales_by_store_product"),
         "{writes:?}"
     );
     c.run().args(&["plan"]).code(0);
     // A changed query cannot be patched: shown, never applied.
     c.project.edit(
-        "templates/materialized_views/sales_rollup.sql",
+        "templates/materialized_views/sales_by_store_product.sql",
         "MAX(s.timestamp) AS newest_sale",
         "MAX(s.timestamp) AS newest_sale, MIN(s.timestamp) AS oldest_sale",
     );
     let plan = c.run().args(&["plan"]).code(3).stdout;
     assert!(
-        plan.contains("! cannot change materialized view retail_dw.sales_rollup"),
+        plan.contains("! cannot change materialized view retail_dw.sales_by_store_product"),
         "{plan}"
     );
     c.fakes.assert_no_violations();

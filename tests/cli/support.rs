@@ -292,6 +292,29 @@ impl Running {
         self.stderr.lock().unwrap().clone()
     }
 
+    /// Whether the command is still running.
+    pub fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("poll bqflow").is_none()
+    }
+
+    /// Waits until `condition` holds (polled), failing the test after `timeout`.
+    pub fn wait_until(
+        &mut self,
+        what: &str,
+        timeout: Duration,
+        mut condition: impl FnMut() -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while !condition() {
+            assert!(
+                Instant::now() < deadline && self.is_running(),
+                "`bqflow {}`: {what} did not happen within {timeout:?} while it ran\nstderr: {}",
+                self.shown,
+                self.stderr()
+            );
+        }
+    }
+
     /// Sends Ctrl-C (SIGINT), as a user in the terminal would, and waits for the exit.
     pub fn interrupt(self) -> Done {
         let sent = Command::new("kill")

@@ -20,6 +20,10 @@ pub const EXAMPLE: &[(&str, &str)] = &[
         include_str!("../../templates/macros/dialect.sql"),
     ),
     (
+        "templates/materialized_views/sales_by_minute.sql",
+        include_str!("../../templates/materialized_views/sales_by_minute.sql"),
+    ),
+    (
         "templates/materialized_views/sales_by_store_hour.sql",
         include_str!("../../templates/materialized_views/sales_by_store_hour.sql"),
     ),

@@ -1,7 +1,7 @@
--- Total revenue, and "real-time" revenue: the last hour before the newest sale. Anchoring on the
--- newest event rather than the wall clock gives the same answer for live and replayed data.
--- Totals come from the store-product rollup; the last hour is exact to the microsecond, so it reads
--- the facts — only the newest hour of them, which partitioning and zone maps find quickly.
+-- Total revenue, and "real-time" revenue: the last hour of data, as the 60 minutes up to the
+-- newest sale's minute. Anchoring on the newest event rather than the wall clock gives the
+-- same answer for live and replayed data. Both read rollups, never the facts: totals the
+-- store-product one, the last hour the per-minute one.
 WITH totals AS (
   SELECT
     SUM(r.revenue) AS total_revenue,
@@ -12,9 +12,9 @@ WITH totals AS (
   FROM {{ ref("sales_by_store_product") }} AS r
 ),
 last_hour AS (
-  SELECT SUM({{ line_revenue("s") }}) AS revenue
-  FROM {{ ref("sales_fact") }} AS s
-  WHERE s.timestamp > (SELECT {{ timestamp_sub_hours("t.newest_sale", "1") }} FROM totals AS t)
+  SELECT SUM(m.revenue) AS revenue
+  FROM {{ ref("sales_by_minute") }} AS m
+  WHERE m.minute > (SELECT {{ timestamp_sub_hours("MAX(n.minute)", "1") }} FROM {{ ref("sales_by_minute") }} AS n)
 )
 SELECT
   t.total_revenue,

@@ -207,14 +207,18 @@ fn spec_cases() -> Vec<Case> {
         },
         Case {
             name: "ref to a missing table in a template",
-            file: "templates/views/revenue_summary.sql",
+            file: "templates/materialized_views/sales_by_minute.sql",
             from: "ref(\"sales_fact\")",
             to: "ref(\"sales_facts\")",
             message: &[
                 "no table or view named `sales_facts`",
                 "did you mean `sales_fact`?",
             ],
-            at: at("templates/views/revenue_summary.sql", "sales_facts", "ref("),
+            at: at(
+                "templates/materialized_views/sales_by_minute.sql",
+                "sales_facts",
+                "ref(",
+            ),
         },
         Case {
             name: "a materialized view with an aggregate that cannot be merged",

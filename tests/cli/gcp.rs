@@ -167,7 +167,7 @@ fn up_twice_writes_nothing_the_second_time_and_plan_agrees() {
     assert_eq!(c.writes(), Vec::<String>::new(), "the second up wrote");
     let plan = c.run().args(&["plan"]).code(0).stdout;
     assert!(
-        plan.contains("0 to create, 0 to update, 31 unchanged"),
+        plan.contains("0 to create, 0 to update, 32 unchanged"),
         "{plan}"
     );
     // Every query job and resource carried the labels; every request matched the discovery docs.
@@ -526,7 +526,7 @@ fn teardown_removes_exactly_what_carries_the_labels() {
     // Nothing of ours is left: a fresh plan would create everything but the taken name.
     let plan = c.run().args(&["plan"]).code(3).stdout;
     assert!(
-        plan.contains("30 to create") && plan.contains("1 not owned"),
+        plan.contains("31 to create") && plan.contains("1 not owned"),
         "{plan}"
     );
     c.fakes.assert_no_violations();
@@ -624,7 +624,7 @@ fn up_and_teardown_converge_through_faults_without_duplicates() {
     );
     assert_eq!(c.active_jobs(), 0);
     let plan = c.run().args(&["plan"]).code(3).stdout;
-    assert!(plan.contains("31 to create"), "{plan}");
+    assert!(plan.contains("32 to create"), "{plan}");
     c.fakes.assert_no_violations();
 }
 

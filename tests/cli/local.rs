@@ -13,7 +13,7 @@ fn up_generate_query_teardown() {
     // Idempotent: nothing pending, and a second up changes nothing.
     let plan = p.run().args(&["plan"]).code(0).stdout;
     assert!(
-        plan.contains("0 to create, 0 to update, 30 unchanged"),
+        plan.contains("0 to create, 0 to update, 31 unchanged"),
         "{plan}"
     );
     p.ok(&["up"]);
@@ -90,7 +90,7 @@ fn up_generate_query_teardown() {
 
     let status = p.ok(&["status"]);
     assert!(
-        status.contains("Resources: 30 of 30 exist") && status.contains("retail_dw.sales_fact"),
+        status.contains("Resources: 31 of 31 exist") && status.contains("retail_dw.sales_fact"),
         "{status}"
     );
 
@@ -510,6 +510,7 @@ fn rollups_equal_their_sql_over_the_facts() {
     for rollup in [
         "sales_by_store_product",
         "sales_by_store_hour",
+        "sales_by_minute",
         "stock_by_store_product",
     ] {
         let own_sql = p.read(&format!("templates/materialized_views/{rollup}.sql"));

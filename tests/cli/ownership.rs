@@ -28,7 +28,7 @@ fn teardown_lists_by_kind_and_keeps_a_table_a_user_added() {
     let asked = p.run().args(&["teardown"]).code(2);
     for line in [
         "Teardown will delete from the local target",
-        "tables, with their rows (9):",
+        "tables, with their rows (10):",
         "retail_dw.sales_fact",
         "views (",
         "topic folders, with their events (2):",

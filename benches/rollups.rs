@@ -110,7 +110,7 @@ fn main() {
         rate(baseline)
     );
     println!(
-        "  with the three example rollups   {:>10.0} events/s  (ratio {:.2}; target ≥ 200 000)",
+        "  with the example's four rollups {:>10.0} events/s  (ratio {:.2}; target ≥ 200 000)",
         rate(with),
         rate(with) / rate(baseline)
     );

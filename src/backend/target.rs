@@ -135,7 +135,12 @@ pub trait Target: Send + Sync {
     ) -> Answer<'a, Vec<(ResourceId, Outcome)>> {
         let steps: Vec<Step<&Change>> = changes
             .iter()
-            .filter(|c| matches!(c.action, Action::Create | Action::Update(_)))
+            .filter(|c| {
+                matches!(
+                    c.action,
+                    Action::Create | Action::Update(_) | Action::Replace(_)
+                )
+            })
             .map(|c| Step {
                 id: c.resource.id.clone(),
                 deps: c.resource.deps.clone(),

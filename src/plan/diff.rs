@@ -31,6 +31,9 @@ pub enum Action {
     Unchanged,
     /// Differences the service cannot apply in place (e.g. a table's partitioning).
     CannotChange(Vec<FieldChange>),
+    /// Such differences on a resource derived from others (a materialized view): `up` drops it
+    /// and makes it again from its source tables, so nothing is lost.
+    Replace(Vec<FieldChange>),
     /// Exists without this project's labels: bqflow leaves it alone.
     NotOwned,
 }
@@ -96,6 +99,7 @@ pub fn compare(
     let (action, also) = match (fixed.is_empty(), patchable.is_empty()) {
         (true, true) => (Action::Unchanged, vec![]),
         (true, false) => (Action::Update(patchable), vec![]),
+        (false, _) if resource.id.kind.is_derived() => (Action::Replace(fixed), patchable),
         (false, _) => (Action::CannotChange(fixed), patchable),
     };
     Change {
@@ -110,6 +114,7 @@ pub fn compare(
 pub struct Summary {
     pub create: usize,
     pub update: usize,
+    pub replace: usize,
     pub unchanged: usize,
     pub cannot_change: usize,
     pub not_owned: usize,
@@ -122,6 +127,7 @@ impl Summary {
             match c.action {
                 Action::Create => s.create += 1,
                 Action::Update(_) => s.update += 1,
+                Action::Replace(_) => s.replace += 1,
                 Action::Unchanged => s.unchanged += 1,
                 Action::CannotChange(_) => s.cannot_change += 1,
                 Action::NotOwned => s.not_owned += 1,
@@ -131,12 +137,17 @@ impl Summary {
     }
 
     pub fn pending(&self) -> bool {
-        self.create + self.update + self.cannot_change + self.not_owned > 0
+        self.create + self.update + self.replace + self.cannot_change + self.not_owned > 0
     }
 
     pub fn line(&self) -> String {
+        let replace = if self.replace > 0 {
+            format!(", {} to replace", self.replace)
+        } else {
+            String::new()
+        };
         format!(
-            "{} to create, {} to update, {} unchanged, {} cannot change in place, {} not owned by bqflow",
+            "{} to create, {} to update{replace}, {} unchanged, {} cannot change in place, {} not owned by bqflow",
             self.create, self.update, self.unchanged, self.cannot_change, self.not_owned
         )
     }
@@ -205,6 +216,7 @@ impl Action {
         match self {
             Action::Create => ("+", "create"),
             Action::Update(_) => ("~", "update"),
+            Action::Replace(_) => ("-/+", "replace"),
             Action::Unchanged => ("=", "unchanged"),
             Action::CannotChange(_) => ("!", "cannot change"),
             Action::NotOwned => ("?", "not owned"),
@@ -224,6 +236,14 @@ pub fn render(changes: &[Change], verbose: bool) -> String {
         let _ = writeln!(out, "{mark} {word:<13} {}", c.resource.id);
         match &c.action {
             Action::Update(f) => write_fields(&mut out, f, verbose),
+            Action::Replace(f) => {
+                write_fields(&mut out, f, verbose);
+                write_fields(&mut out, &c.also, verbose);
+                let _ = writeln!(
+                    out,
+                    "      (derived from its tables: `up` drops it and builds it again from them)"
+                );
+            }
             Action::CannotChange(f) => {
                 write_fields(&mut out, f, verbose);
                 write_fields(&mut out, &c.also, verbose);

@@ -32,6 +32,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Whether its contents are computed from other resources, so it can be dropped and made
+    /// again without losing anything (`plan` then replaces what cannot change in place).
+    pub fn is_derived(self) -> bool {
+        self == Kind::MaterializedView
+    }
+
     pub fn noun(self) -> &'static str {
         match self {
             Kind::Topic => "topic",

@@ -1412,17 +1412,32 @@ fn a_changed_refresh_interval_is_planned_and_applied() {
         "{writes:?}"
     );
     c.run().args(&["plan"]).code(0);
-    // A changed query cannot be patched: shown, never applied.
+    // A changed query cannot be patched: the view is dropped and made again from its table.
     c.project.edit(
         "templates/materialized_views/sales_by_store_product.sql",
         "MAX(s.timestamp) AS newest_sale",
         "MAX(s.timestamp) AS newest_sale, MIN(s.timestamp) AS oldest_sale",
     );
-    let plan = c.run().args(&["plan"]).code(3).stdout;
+    let plan = c.run().args(&["plan", "--explain"]).code(3).stdout;
     assert!(
-        plan.contains("! cannot change materialized view retail_dw.sales_by_store_product"),
+        plan.contains("-/+ replace       materialized view retail_dw.sales_by_store_product")
+            && plan.contains("bq rm -f --table"),
         "{plan}"
     );
+    c.fakes.clear_log();
+    c.ok(&["up"]);
+    let writes = c.writes();
+    assert!(
+        writes[0].starts_with("DELETE bigquery")
+            && writes[0].ends_with("/tables/sales_by_store_product"),
+        "{writes:?}"
+    );
+    c.run().args(&["plan"]).code(0);
+    c.ok(&[
+        "query",
+        "--sql",
+        "SELECT oldest_sale FROM {{ ref(\"sales_by_store_product\") }}",
+    ]);
     c.fakes.assert_no_violations();
 }
 

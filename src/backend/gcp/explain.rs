@@ -48,7 +48,8 @@ impl Gcp {
     /// The commands for one change; none for what is unchanged or not bqflow's.
     pub fn explain(&self, change: &Change) -> Vec<String> {
         let create = change.action == Action::Create;
-        if !create && !matches!(change.action, Action::Update(_)) {
+        let replace = matches!(change.action, Action::Replace(_));
+        if !create && !replace && !matches!(change.action, Action::Update(_)) {
             return vec![];
         }
         let labels = &change.resource.labels;
@@ -58,6 +59,14 @@ impl Gcp {
             Desired::Dataset(d) => vec![self.dataset_command(d, labels, create)],
             Desired::Table(t) => self.table(t, labels, create),
             Desired::View(v) => vec![self.view(v, labels, create)],
+            Desired::MaterializedView(m) if replace => {
+                let mut commands = vec![format!(
+                    "bq rm -f --table {}:{}.{}",
+                    self.project, m.dataset, m.name
+                )];
+                commands.extend(self.materialized_view(m, labels, true));
+                commands
+            }
             Desired::MaterializedView(m) => self.materialized_view(m, labels, create),
             Desired::Rows(r) => vec![format!(
                 "# {} rows derived from the generator's seed ({:?}): bqflow replaces the table's rows by DML\nbq query --use_legacy_sql=false {}",

@@ -116,6 +116,7 @@ pub fn observe(wh: &Warehouse, root: &Path, r: &Resource) -> Result<Observed> {
 pub fn apply(wh: &Warehouse, root: &Path, change: &Change) -> Result<String> {
     let r = &change.resource;
     let creating = change.action == Action::Create;
+    let replacing = matches!(change.action, Action::Replace(_));
     let what = match &r.desired {
         Desired::Topic(t) => {
             TopicLog::create(root, &t.name)?;
@@ -150,15 +151,27 @@ pub fn apply(wh: &Warehouse, root: &Path, change: &Change) -> Result<String> {
         }
         // A table holding the aggregate, filled from the rows already there; from then on the
         // loader folds each batch in, in the batch's own transaction (`rollup.rs`).
-        Desired::MaterializedView(m) if creating => {
-            wh.conn
-                .execute_batch(&format!(
-                    "CREATE TABLE {} AS\n{}",
+        Desired::MaterializedView(m) if creating || replacing => {
+            // Replaced in one transaction: readers see the old rollup or the new, never none.
+            let drop = if replacing {
+                format!("DROP TABLE IF EXISTS {};\n", relation(&m.dataset, &m.name))
+            } else {
+                String::new()
+            };
+            wh.transaction(|conn| {
+                conn.execute_batch(&format!(
+                    "{drop}CREATE TABLE {} AS\n{}",
                     relation(&m.dataset, &m.name),
                     m.sql
                 ))
-                .with_context(|| format!("DuckDB rejected materialized view `{}`", m.name))?;
-            "created".into()
+                .with_context(|| format!("DuckDB rejected materialized view `{}`", m.name))
+            })?;
+            if replacing {
+                "rebuilt from its tables"
+            } else {
+                "created"
+            }
+            .into()
         }
         Desired::MaterializedView(_) => "updated".into(),
         Desired::Rows(rows) => {
@@ -177,7 +190,8 @@ pub fn apply(wh: &Warehouse, root: &Path, change: &Change) -> Result<String> {
 /// (`plan --explain` on the local target).
 pub fn explain(root: &Path, change: &Change) -> Vec<String> {
     let creating = change.action == Action::Create;
-    if !creating && !matches!(change.action, Action::Update(_)) {
+    let replacing = matches!(change.action, Action::Replace(_));
+    if !creating && !replacing && !matches!(change.action, Action::Update(_)) {
         return vec![];
     }
     let record = format!("-- and records {} in {META}.resources", change.resource.id);
@@ -197,8 +211,13 @@ pub fn explain(root: &Path, change: &Change) -> Vec<String> {
             relation(&v.dataset, &v.name),
             v.sql
         )],
-        Desired::MaterializedView(m) if creating => vec![format!(
-            "CREATE TABLE {} AS\n{};\n-- then every load MERGEs its batch in (docs/materialized-views.md)",
+        Desired::MaterializedView(m) if creating || replacing => vec![format!(
+            "{}CREATE TABLE {} AS\n{};\n-- then every load MERGEs its batch in (docs/materialized-views.md)",
+            if replacing {
+                format!("DROP TABLE {};\n", relation(&m.dataset, &m.name))
+            } else {
+                String::new()
+            },
             relation(&m.dataset, &m.name),
             m.sql
         )],

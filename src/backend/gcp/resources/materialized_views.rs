@@ -68,7 +68,13 @@ impl Gcp {
             REFRESH_LABEL.into(),
             format!("{}-{}", m.enable_refresh, m.refresh_interval.as_millis()),
         );
-        let create = change.action == Action::Create;
+        let replace = matches!(change.action, Action::Replace(_));
+        if replace {
+            // Derived data: dropped and made again from its tables (BigQuery cannot change a
+            // materialized view's query in place).
+            bq::delete_table(&self.api, p, &m.dataset, &m.name).await?;
+        }
+        let create = change.action == Action::Create || replace;
         if create {
             let statement = format!(
                 "CREATE MATERIALIZED VIEW `{p}.{}.{}` AS\n{}",
@@ -100,7 +106,9 @@ impl Gcp {
             }),
         )
         .await?;
-        Ok(if create {
+        Ok(if replace {
+            "rebuilt from its tables".into()
+        } else if create {
             "created".into()
         } else {
             format!("updated {}", changed(change))

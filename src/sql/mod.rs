@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
 use crate::diagnostic::{Diagnostic, Diagnostics};
-use crate::spec::located::Pos;
+use crate::spec::located::{Pos, Text};
 use crate::spec::types::{MaterializedView, Query, View};
 use crate::spec::{Project, names};
 pub use dialect::Dialect;
@@ -116,23 +116,31 @@ impl Renderer {
         self.dialect
     }
 
-    pub fn view(&self, view: &View) -> Result<Rendered, Diagnostic> {
-        let path = view
-            .template
-            .as_ref()
-            .map_or_else(|| format!("views/{}.sql", view.name), |t| t.value.clone());
+    /// A template's path and source: `template:` if given, else `<dir>/<name>.sql`.
+    fn template(
+        &self,
+        dir: &str,
+        name: &Text,
+        template: Option<&Text>,
+    ) -> Result<(String, String), Diagnostic> {
+        let path = template.map_or_else(|| format!("{dir}/{name}.sql"), |t| t.value.clone());
         let source = self
             .env
             .get_template(&path)
             .map_err(|_| {
                 Diagnostic::new(
                     &self.spec_file,
-                    view.name.at,
+                    name.at,
                     format!("template `templates/{path}` is missing"),
                 )
             })?
             .source()
             .to_string();
+        Ok((path, source))
+    }
+
+    pub fn view(&self, view: &View) -> Result<Rendered, Diagnostic> {
+        let (path, source) = self.template("views", &view.name, view.template.as_ref())?;
         let rendered = self.render(&path, &source, None, Pos::default())?;
         statement::single_query(&rendered.sql, self.dialect).map_err(|why| {
             Diagnostic::new(
@@ -153,22 +161,7 @@ impl Renderer {
         &self,
         mv: &MaterializedView,
     ) -> Result<(Rendered, rollup::Shape), Diagnostic> {
-        let path = mv.template.as_ref().map_or_else(
-            || format!("materialized_views/{}.sql", mv.name),
-            |t| t.value.clone(),
-        );
-        let source = self
-            .env
-            .get_template(&path)
-            .map_err(|_| {
-                Diagnostic::new(
-                    &self.spec_file,
-                    mv.name.at,
-                    format!("template `templates/{path}` is missing"),
-                )
-            })?
-            .source()
-            .to_string();
+        let (path, source) = self.template("materialized_views", &mv.name, mv.template.as_ref())?;
         let rendered = self.render(&path, &source, None, Pos::default())?;
         let file = self.templates.join(&path);
         statement::single_query(&rendered.sql, self.dialect).map_err(|why| {

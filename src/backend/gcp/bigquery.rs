@@ -369,6 +369,22 @@ pub struct QueryOptions<'a> {
     pub default_dataset: Option<&'a str>,
 }
 
+impl<'a> QueryOptions<'a> {
+    /// For a statement bqflow itself runs (DDL, the dimension rows' DML): labelled, no byte
+    /// cap, no parameters, no result rows wanted.
+    pub fn statement(location: &'a str, labels: &'a BTreeMap<String, String>) -> Self {
+        QueryOptions {
+            location,
+            labels,
+            maximum_bytes_billed: None,
+            parameters: vec![],
+            dry_run: false,
+            max_results: None,
+            default_dataset: None,
+        }
+    }
+}
+
 pub async fn query(
     api: &Api,
     project: &str,

@@ -32,6 +32,15 @@ fn gcloud_labels(labels: &Labels) -> String {
         .join(",")
 }
 
+/// gcloud's verb and labels flag: `create --labels`, or `update --update-labels`.
+fn gcloud_verb(create: bool) -> (&'static str, &'static str) {
+    if create {
+        ("create", "--labels")
+    } else {
+        ("update", "--update-labels")
+    }
+}
+
 /// `--label k:v` repeated, for `bq`.
 fn bq_labels(labels: &Labels, flag: &str) -> String {
     labels
@@ -83,12 +92,7 @@ impl Gcp {
     }
 
     fn topic(&self, t: &TopicDef, labels: &Labels, create: bool) -> String {
-        let verb = if create { "create" } else { "update" };
-        let labels_flag = if create {
-            "--labels"
-        } else {
-            "--update-labels"
-        };
+        let (verb, labels_flag) = gcloud_verb(create);
         let mut cmd = format!(
             "gcloud pubsub topics {verb} {} --project={} {labels_flag}={}",
             sh(&t.name),
@@ -102,12 +106,7 @@ impl Gcp {
     }
 
     fn subscription(&self, s: &SubscriptionDef, labels: &Labels, create: bool) -> String {
-        let verb = if create { "create" } else { "update" };
-        let labels_flag = if create {
-            "--labels"
-        } else {
-            "--update-labels"
-        };
+        let (verb, labels_flag) = gcloud_verb(create);
         let mut cmd = format!(
             "gcloud pubsub subscriptions {verb} {} --project={}",
             sh(&s.name),

@@ -81,15 +81,7 @@ impl Gcp {
                 m.dataset, m.name, m.sql
             );
             let job_labels = self.job_labels();
-            let options = bq::QueryOptions {
-                location: &self.location,
-                labels: &job_labels,
-                maximum_bytes_billed: None,
-                parameters: vec![],
-                dry_run: false,
-                max_results: None,
-                default_dataset: None,
-            };
+            let options = bq::QueryOptions::statement(&self.location, &job_labels);
             bq::query(&self.api, p, &statement, &options)
                 .await
                 .with_context(|| format!("creating materialized view `{}`", m.name))?;

@@ -194,15 +194,7 @@ impl Gcp {
         let data = dimensions::rows(&model, rows.source);
         let target = format!("`{p}.{}.{}`", rows.dataset, rows.table);
         let query_labels = self.job_labels();
-        let options = bq::QueryOptions {
-            location: &self.location,
-            labels: &query_labels,
-            maximum_bytes_billed: None,
-            parameters: vec![],
-            dry_run: false,
-            max_results: None,
-            default_dataset: None,
-        };
+        let options = bq::QueryOptions::statement(&self.location, &query_labels);
         if change.action != Action::Create || table.num_rows.as_deref().is_some_and(|n| n != "0") {
             bq::query(
                 &self.api,

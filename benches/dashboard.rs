@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use bqflow::dashboard::board;
 use bqflow::spec::Project;
 use bqflow::sql::{Dialect, Renderer};
-use common::{bqflow, serve_dashboard};
+use common::{bqflow, generate_max, serve_dashboard};
 use serde_json::Value;
 
 fn main() {
@@ -37,20 +37,8 @@ fn main() {
     let dir = dir.path();
     bqflow(dir, &["init", "."]);
     bqflow(dir, &["up"]);
-    let events = (sales_target * 22 / 10).to_string();
-    let start = Instant::now();
-    bqflow(
-        dir,
-        &[
-            "generate",
-            "--rate",
-            "max",
-            "--clock",
-            "simulated",
-            "--count",
-            &events,
-        ],
-    );
+    let events = sales_target * 22 / 10;
+    let took = generate_max(dir, events);
     let sales = bqflow(
         dir,
         &[
@@ -64,7 +52,7 @@ fn main() {
     println!(
         "warehouse: {} sales rows ({events} events generated in {:.0} s)",
         sales.lines().nth(1).unwrap_or_default(),
-        start.elapsed().as_secs_f64()
+        took.as_secs_f64()
     );
     let heaviest = refresh(dir);
     live(dir, &heaviest);

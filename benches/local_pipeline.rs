@@ -23,7 +23,7 @@ use bqflow::backend::local::run_query;
 use bqflow::backend::local::warehouse::Warehouse;
 use bqflow::spec::Project;
 use bqflow::sql::{Dialect, Renderer};
-use common::bqflow;
+use common::{bqflow, generate_max};
 
 fn scalar(dir: &Path, sql: &str) -> i64 {
     let out = bqflow(dir, &["query", "--format", "csv", "--sql", sql]);
@@ -63,20 +63,7 @@ fn main() {
         ],
     );
     let baseline = start.elapsed();
-    let start = Instant::now();
-    bqflow(
-        dir,
-        &[
-            "generate",
-            "--rate",
-            "max",
-            "--clock",
-            "simulated",
-            "--count",
-            &n,
-        ],
-    );
-    let ingest = start.elapsed();
+    let ingest = generate_max(dir, events);
     let sales = scalar(dir, "SELECT count(*) FROM {{ ref(\"sales_fact\") }}");
     let rate = |d: Duration| events as f64 / d.as_secs_f64();
     println!("ingest, {events} events ({sales} sales rows):");

@@ -24,27 +24,9 @@ use bqflow::backend::local::warehouse::Warehouse;
 use bqflow::spec::Project;
 use bqflow::sql::params::{ParamValue, parse_value};
 use bqflow::sql::{Dialect, Rendered, Renderer};
-use common::bqflow;
+use common::{bqflow, generate_max as generate};
 
 const INGEST_EVENTS: u64 = 2_200_000;
-
-fn generate(dir: &Path, events: u64) -> Duration {
-    let n = events.to_string();
-    let start = Instant::now();
-    bqflow(
-        dir,
-        &[
-            "generate",
-            "--rate",
-            "max",
-            "--clock",
-            "simulated",
-            "--count",
-            &n,
-        ],
-    );
-    start.elapsed()
-}
 
 /// The example without its materialized views, views, queries and dashboards: the facts
 /// alone, as ingest's baseline.

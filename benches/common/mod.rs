@@ -20,6 +20,27 @@ pub fn bqflow(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Generates `events` events as fast as possible on the simulated clock into `dir`'s target
+/// (queryable when it returns); returns how long that took.
+#[allow(dead_code)] // not every bench generates
+pub fn generate_max(dir: &Path, events: u64) -> std::time::Duration {
+    let n = events.to_string();
+    let start = std::time::Instant::now();
+    bqflow(
+        dir,
+        &[
+            "generate",
+            "--rate",
+            "max",
+            "--clock",
+            "simulated",
+            "--count",
+            &n,
+        ],
+    );
+    start.elapsed()
+}
+
 /// Starts `bqflow dashboard --port 0` in `dir`; returns it and the URL it serves.
 #[allow(dead_code)] // not every bench serves a dashboard
 pub fn serve_dashboard(dir: &Path) -> (Child, String) {

@@ -16,6 +16,23 @@ fn cost(plan: &str, resource: &str, what: &str) -> (f64, f64) {
     (dollars.next().unwrap(), dollars.next().unwrap())
 }
 
+/// The monthly figure of the "`via: …` would cost $X/month" comparison line.
+fn would_cost(plan: &str, pipeline: &str, via: &str) -> f64 {
+    let needle = format!("pipeline {pipeline}: `via: {via}` would cost");
+    let line = plan
+        .lines()
+        .find(|l| l.contains(&needle))
+        .unwrap_or_else(|| panic!("no `{needle}` in:\n{plan}"));
+    line.split('$')
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 fn close(actual: f64, expected: f64, what: &str) {
     assert!(
         (actual - expected).abs() <= expected.abs() * 1e-3 + 0.006,
@@ -65,19 +82,7 @@ fn plan_prices_workers_refreshes_and_both_ingestion_modes() {
     // The comparison says what a BigQuery subscription would cost: the same bytes as
     // publishing, at $50/TiB instead of $40/TiB.
     let publish = cost(&plan, "topic sales-events", "Pub/Sub publish").1;
-    let line = plan
-        .lines()
-        .find(|l| l.contains("pipeline sales-ingest: `via: bigquery-subscription` would cost"))
-        .expect("comparison line");
-    let would: f64 = line
-        .split('$')
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let would = would_cost(&plan, "sales-ingest", "bigquery-subscription");
     close(
         would,
         publish * 50.0 / 40.0,
@@ -101,18 +106,6 @@ fn plan_prices_workers_refreshes_and_both_ingestion_modes() {
             .iter()
             .map(|what| cost(&plan, "pipeline sales-ingest", what).1)
             .sum::<f64>();
-    let line = switched
-        .lines()
-        .find(|l| l.contains("pipeline sales-ingest: `via: dataflow` would cost"))
-        .expect("comparison line");
-    let would: f64 = line
-        .split('$')
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let would = would_cost(&switched, "sales-ingest", "dataflow");
     close(would, dataflow_total, "dataflow alternative");
 }

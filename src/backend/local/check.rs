@@ -29,34 +29,25 @@ pub fn check_sql(plan: &Plan, queries: &[Checked]) -> Result<(Vec<Problem>, Colu
             ))?,
             Desired::Table(t) => conn.execute_batch(&create_table_sql(t))?,
             // Made as `up` makes it locally: a table of the aggregate (`rollup.rs`).
+            // Made as `up` makes it, and its fold run once over an empty staged batch: a
+            // mistake surfaces here, not mid-load (`rollup.rs`).
             Desired::MaterializedView(m) => {
-                let sql = format!(
-                    "CREATE TABLE \"{}\".\"{}\" AS\n{}",
-                    m.dataset, m.name, m.sql
-                );
-                if let Err(e) = conn.execute_batch(&sql) {
+                let made = conn
+                    .execute_batch(&super::rollup::create_sql(m))
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| match &m.batch_sql {
+                        Some(_) => {
+                            super::rollup::stage(&conn, &m.dataset, &m.base)?;
+                            Ok(conn.execute_batch(&super::rollup::merge_sql(m)?)?)
+                        }
+                        None => Ok(()),
+                    });
+                if let Err(e) = made {
                     problems.push((
                         "materialized view",
                         m.name.clone(),
-                        first_line(&e.to_string()),
+                        first_line(&format!("{e:#}")),
                     ));
-                    continue;
-                }
-                if m.batch_sql.is_some() {
-                    // The fold runs over the staged batch: checked here, not mid-load.
-                    let staged = format!(
-                        "CREATE OR REPLACE TEMP TABLE _bqflow_batch AS SELECT * FROM \"{}\".\"{}\" LIMIT 0; {}",
-                        m.dataset,
-                        m.base,
-                        super::rollup::merge_sql(m)?
-                    );
-                    if let Err(e) = conn.execute_batch(&staged) {
-                        problems.push((
-                            "materialized view",
-                            m.name.clone(),
-                            first_line(&e.to_string()),
-                        ));
-                    }
                 }
             }
             _ => {}

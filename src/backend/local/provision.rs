@@ -159,12 +159,8 @@ pub fn apply(wh: &Warehouse, root: &Path, change: &Change) -> Result<String> {
                 String::new()
             };
             wh.transaction(|conn| {
-                conn.execute_batch(&format!(
-                    "{drop}CREATE TABLE {} AS\n{}",
-                    relation(&m.dataset, &m.name),
-                    m.sql
-                ))
-                .with_context(|| format!("DuckDB rejected materialized view `{}`", m.name))
+                conn.execute_batch(&format!("{drop}{}", super::rollup::create_sql(m)))
+                    .with_context(|| format!("DuckDB rejected materialized view `{}`", m.name))
             })?;
             if replacing {
                 "rebuilt from its tables"
@@ -212,14 +208,13 @@ pub fn explain(root: &Path, change: &Change) -> Vec<String> {
             v.sql
         )],
         Desired::MaterializedView(m) if creating || replacing => vec![format!(
-            "{}CREATE TABLE {} AS\n{};\n-- then every load MERGEs its batch in (docs/materialized-views.md)",
+            "{}{};\n-- then every load MERGEs its batch in (docs/materialized-views.md)",
             if replacing {
                 format!("DROP TABLE {};\n", relation(&m.dataset, &m.name))
             } else {
                 String::new()
             },
-            relation(&m.dataset, &m.name),
-            m.sql
+            super::rollup::create_sql(m)
         )],
         Desired::Rows(r) => vec![format!(
             "DELETE FROM {0}; INSERT INTO {0} … -- the generator's {1:?} rows",

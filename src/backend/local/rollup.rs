@@ -12,6 +12,15 @@ use super::provision::relation;
 use crate::plan::MaterializedViewDef;
 use crate::sql::rollup::{BATCH_RELATION, Merge};
 
+/// The rollup's table, filled from the rows its table already holds.
+pub fn create_sql(m: &MaterializedViewDef) -> String {
+    format!(
+        "CREATE TABLE {} AS\n{}",
+        relation(&m.dataset, &m.name),
+        m.sql
+    )
+}
+
 /// Makes the staging table empty and shaped like `dataset.table` (its real columns, in order).
 pub fn stage(conn: &Connection, dataset: &str, table: &str) -> Result<()> {
     conn.execute_batch(&format!(

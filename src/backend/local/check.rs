@@ -28,20 +28,16 @@ pub fn check_sql(plan: &Plan, queries: &[Checked]) -> Result<(Vec<Problem>, Colu
                 d.name
             ))?,
             Desired::Table(t) => conn.execute_batch(&create_table_sql(t))?,
-            // Made as `up` makes it locally: a table of the aggregate (`rollup.rs`).
             // Made as `up` makes it, and its fold run once over an empty staged batch: a
             // mistake surfaces here, not mid-load (`rollup.rs`).
             Desired::MaterializedView(m) => {
-                let made = conn
-                    .execute_batch(&super::rollup::create_sql(m))
-                    .map_err(anyhow::Error::from)
-                    .and_then(|()| match &m.batch_sql {
-                        Some(_) => {
-                            super::rollup::stage(&conn, &m.dataset, &m.base)?;
-                            Ok(conn.execute_batch(&super::rollup::merge_sql(m)?)?)
-                        }
-                        None => Ok(()),
-                    });
+                let made = super::rollup::create(&conn, m).and_then(|()| match &m.batch_sql {
+                    Some(_) => {
+                        super::rollup::stage(&conn, &m.dataset, &m.base)?;
+                        Ok(conn.execute_batch(&super::rollup::merge_sql(m)?)?)
+                    }
+                    None => Ok(()),
+                });
                 if let Err(e) = made {
                     problems.push((
                         "materialized view",

@@ -153,13 +153,14 @@ pub fn apply(wh: &Warehouse, root: &Path, change: &Change) -> Result<String> {
         // loader folds each batch in, in the batch's own transaction (`rollup.rs`).
         Desired::MaterializedView(m) if creating || replacing => {
             // Replaced in one transaction: readers see the old rollup or the new, never none.
-            let drop = if replacing {
-                format!("DROP TABLE IF EXISTS {};\n", relation(&m.dataset, &m.name))
-            } else {
-                String::new()
-            };
             wh.transaction(|conn| {
-                conn.execute_batch(&format!("{drop}{}", super::rollup::create_sql(m)))
+                if replacing {
+                    conn.execute_batch(&format!(
+                        "DROP TABLE IF EXISTS {}",
+                        relation(&m.dataset, &m.name)
+                    ))?;
+                }
+                super::rollup::create(conn, m)
                     .with_context(|| format!("DuckDB rejected materialized view `{}`", m.name))
             })?;
             if replacing {
@@ -208,13 +209,14 @@ pub fn explain(root: &Path, change: &Change) -> Vec<String> {
             v.sql
         )],
         Desired::MaterializedView(m) if creating || replacing => vec![format!(
-            "{}{};\n-- then every load MERGEs its batch in (docs/materialized-views.md)",
+            "{}{};\n-- with 128-bit sums stored as BIGINT or DECIMAL(18, s); then every load \
+             MERGEs its batch in (docs/materialized-views.md)",
             if replacing {
                 format!("DROP TABLE {};\n", relation(&m.dataset, &m.name))
             } else {
                 String::new()
             },
-            super::rollup::create_sql(m)
+            super::rollup::create_sql(m, &[])
         )],
         Desired::Rows(r) => vec![format!(
             "DELETE FROM {0}; INSERT INTO {0} … -- the generator's {1:?} rows",
